@@ -1,0 +1,284 @@
+# -*- test-case-name: tests.components.test_config -*-
+"""
+The sections of the root configuration, one frozen attrs class each.
+
+Each field declares one key of C{harper.yaml} (its camelCase name, default and check, see
+L{harper.components.config_schema.setting}); a few fields without a key hold values derived
+from others, such as L{StorageConfig.file_path}. docs/configuration.md explains every key.
+"""
+
+from __future__ import annotations
+
+import types
+from typing import Any, Mapping, Optional, Union
+
+import attr
+
+from harper.components import config_checks as checks
+from harper.components.config_schema import section, setting
+from harper.components.config_storage import resolved_storage_uri, storage_uri
+
+#: The words that C{logging.level} accepts, from the most verbose.
+LOG_LEVELS = ("trace", "debug", "info", "warn", "error", "fatal", "notify")
+
+_optional_port = checks.optional(checks.port)
+_optional_path = checks.optional(checks.path)
+
+
+def _strings(default: list[str], item: checks.Check = checks.string) -> Any:
+    return setting(default, checks.list_of(item), converter=tuple)
+
+
+def _path() -> Any:
+    return setting(None, _optional_path, resolve=checks.resolved_optional_path)
+
+
+def _host() -> Any:
+    return setting("127.0.0.1", checks.string)
+
+
+def _secure_port() -> Any:
+    return setting(None, _optional_port)
+
+
+@attr.frozen(kw_only=True)
+class HttpConfig:
+    """
+    The HTTP server (REST, WebSocket, static files).
+
+    :ivar host: the interface to listen on; C{""} or C{"0.0.0.0"} for all of them.
+    :ivar port: the plain TCP port; 0 switches the listener off.
+    :ivar secure_port: the TLS port, or C{None} for none.
+    :ivar cors: whether cross-origin requests are answered with CORS headers.
+    :ivar cors_access_list: the origins allowed; empty means any origin.
+    :ivar compression_threshold: responses larger than this many bytes are compressed.
+    :ivar max_body_size: the largest request body accepted, in bytes.
+    :ivar timeout: milliseconds a request may take.
+    :ivar keep_alive_timeout: milliseconds an idle kept-alive connection stays open.
+    """
+
+    host: str = _host()
+    port: int = setting(9926, checks.port)
+    secure_port: Optional[int] = _secure_port()
+    cors: bool = setting(True, checks.boolean)
+    cors_access_list: tuple[str, ...] = _strings([])
+    compression_threshold: int = setting(1200, checks.integer(0))
+    max_body_size: int = setting(10485760, checks.integer(1))
+    timeout: int = setting(120000, checks.integer(1))
+    keep_alive_timeout: int = setting(30000, checks.integer(1))
+
+
+@attr.frozen(kw_only=True)
+class OperationsApiConfig:
+    """
+    The operations API server; its keys mean what they mean in L{HttpConfig}.
+    """
+
+    host: str = _host()
+    port: int = setting(9925, checks.port)
+    secure_port: Optional[int] = _secure_port()
+
+
+@attr.frozen(kw_only=True)
+class MqttConfig:
+    """
+    The MQTT broker; C{host}, C{port} and C{secure_port} mean what they mean in L{HttpConfig}.
+
+    :ivar web_socket: whether MQTT over WebSocket is served on the HTTP port.
+    :ivar require_authentication: whether clients must log in to connect.
+    """
+
+    host: str = _host()
+    port: int = setting(1883, checks.port)
+    secure_port: Optional[int] = _secure_port()
+    web_socket: bool = setting(True, checks.boolean)
+    require_authentication: bool = setting(True, checks.boolean)
+
+
+@attr.frozen(kw_only=True)
+class TlsConfig:
+    """
+    TLS files (absolute paths, or C{None}).
+
+    :ivar certificate: the PEM certificate chain of this server.
+    :ivar private_key: the PEM private key of C{certificate}.
+    :ivar certificate_authority: the PEM certificates trusted to sign client certificates.
+    """
+
+    certificate: Optional[str] = _path()
+    private_key: Optional[str] = _path()
+    certificate_authority: Optional[str] = _path()
+
+
+@attr.frozen(kw_only=True)
+class StorageConfig:
+    """
+    The database storage.
+
+    :ivar uri: where the data lives, as a URI whose scheme is registered in
+        L{harper.components.config_storage}; C{file:} URIs are absolute here.
+    :ivar group_commit: whether writes arriving together are committed together.
+    :ivar transaction_retries: how often a conflicting transaction is retried.
+    :ivar thread_pool_size: threads that run transactions.
+    :ivar file_path: the absolute database file of a C{file:} URI, C{None} for other schemes.
+    """
+
+    uri: str = setting("file:", storage_uri, resolve=resolved_storage_uri)
+    group_commit: bool = setting(True, checks.boolean)
+    transaction_retries: int = setting(10, checks.integer(0))
+    thread_pool_size: int = setting(10, checks.integer(1))
+    file_path: Optional[str] = None
+
+
+@attr.frozen(kw_only=True)
+class ThreadsConfig:
+    """
+    The workers that serve requests.
+
+    :ivar count: how many; the key's C{null} becomes the number of cores here.
+    """
+
+    count: int = setting(None, checks.optional(checks.integer(1)))
+
+
+@attr.frozen(kw_only=True)
+class AuthenticationConfig:
+    """
+    Logins and tokens.
+
+    :ivar authorize_local: whether requests from this machine are trusted as the superuser.
+    :ivar enable_sessions: whether logins set a session cookie.
+    :ivar operation_token_timeout: seconds an operation token stays valid.
+    :ivar refresh_token_timeout: seconds a refresh token stays valid.
+    """
+
+    authorize_local: bool = setting(False, checks.boolean)
+    enable_sessions: bool = setting(True, checks.boolean)
+    operation_token_timeout: float = setting("1d", checks.duration)
+    refresh_token_timeout: float = setting("30d", checks.duration)
+
+
+@attr.frozen(kw_only=True)
+class LoggingConfig:
+    """
+    The log.
+
+    :ivar level: one of L{LOG_LEVELS}.
+    :ivar file: the absolute log file; the key's C{null} becomes C{<rootPath>/log/harper.log}.
+    :ivar std_streams: whether the log also goes to standard output.
+    :ivar audit_log: whether every write is recorded in the audit log.
+    :ivar audit_retention: seconds audit entries are kept.
+    """
+
+    level: str = setting("warn", checks.one_of(*LOG_LEVELS))
+    file: str = _path()
+    std_streams: bool = setting(False, checks.boolean)
+    audit_log: bool = setting(False, checks.boolean)
+    audit_retention: float = setting("3d", checks.duration)
+
+
+def _routes(entries: list[Union[str, dict[str, Any]]]) -> tuple[Union[str, Mapping[str, Any]], ...]:
+    return tuple(
+        types.MappingProxyType(entry) if isinstance(entry, dict) else entry for entry in entries
+    )
+
+
+def _databases(value: Union[str, list[str]]) -> Union[str, tuple[str, ...]]:
+    return value if isinstance(value, str) else tuple(value)
+
+
+@attr.frozen(kw_only=True)
+class ReplicationConfig:
+    """
+    Replication with other nodes.
+
+    :ivar hostname: this node's name in the cluster, or C{None}.
+    :ivar url: the URL other nodes reach this one at, or C{None}.
+    :ivar port: the replication port, or C{None}.
+    :ivar databases: C{"*"} for every database, or the names of those replicated.
+    :ivar routes: the peers, each a URL or a read-only mapping with C{hostname} and C{port}
+        (both C{None} when absent) and any other keys as written.
+    """
+
+    hostname: Optional[str] = setting(None, checks.optional(checks.text))
+    url: Optional[str] = setting(None, checks.optional(checks.text))
+    port: Optional[int] = setting(None, _optional_port)
+    databases: Union[str, tuple[str, ...]] = setting("*", checks.databases, converter=_databases)
+    routes: tuple[Union[str, Mapping[str, Any]], ...] = setting(
+        [], checks.list_of(checks.route), converter=_routes
+    )
+
+
+@attr.frozen(kw_only=True)
+class ManholeConfig:
+    """
+    The administration console (a Python shell inside the daemon).
+
+    :ivar host: the interface it listens on.
+    :ivar telnet_port: the telnet port; 0 switches it off.
+    :ivar ssh_port: the SSH port; 0 switches it off.
+    :ivar username: the login name.
+    :ivar password: the password; required when a port is set.
+    """
+
+    host: str = _host()
+    telnet_port: int = setting(0, checks.port)
+    ssh_port: int = setting(0, checks.port)
+    username: str = setting("admin", checks.text)
+    password: Optional[str] = setting(None, checks.optional(checks.text))
+
+
+@attr.frozen
+class ApplicationConfig:
+    """
+    One application to load.
+
+    :ivar path: its absolute folder.
+    :ivar url_path: the URL path it is served under, or C{None} for its default.
+    """
+
+    path: str
+    url_path: Optional[str] = None
+
+
+def _applications(entries: list[dict[str, Any]]) -> tuple[ApplicationConfig, ...]:
+    return tuple(ApplicationConfig(entry["path"], entry["urlPath"]) for entry in entries)
+
+
+@attr.frozen(kw_only=True)
+class HarperConfig:
+    """
+    The whole root configuration, checked and complete.
+
+    :ivar source: the absolute path of the configuration file, or C{"<defaults>"} without one
+        (or the source name given to C{config_from_string}).
+    :ivar root_path: the absolute folder holding the data, logs and keys.
+    :ivar applications: the applications to load, in order.
+    :ivar plugin_packages: dotted names of the packages searched for third-party plugins.
+    :ivar admin_bootstrap: C{(username, password)} of the administrator to create on the first
+        start, from C{HARPER_ADMIN_USERNAME} and C{HARPER_ADMIN_PASSWORD}, or C{None}.
+    :ivar raw: every key's checked value, with defaults filled in and paths made absolute,
+        nested like the YAML file (camelCase keys).
+    """
+
+    source: str
+    root_path: str = setting("./var", checks.path, resolve=checks.resolved_path)
+    http: HttpConfig = section(HttpConfig)
+    operations_api: OperationsApiConfig = section(OperationsApiConfig)
+    mqtt: MqttConfig = section(MqttConfig)
+    tls: TlsConfig = section(TlsConfig)
+    storage: StorageConfig = section(StorageConfig)
+    threads: ThreadsConfig = section(ThreadsConfig)
+    authentication: AuthenticationConfig = section(AuthenticationConfig)
+    logging: LoggingConfig = section(LoggingConfig)
+    replication: ReplicationConfig = section(ReplicationConfig)
+    manhole: ManholeConfig = section(ManholeConfig)
+    applications: tuple[ApplicationConfig, ...] = setting(
+        [],
+        checks.list_of(checks.application),
+        resolve=checks.resolved_applications,
+        converter=_applications,
+    )
+    plugin_packages: tuple[str, ...] = _strings(["twisted.plugins"], checks.dotted_name)
+    admin_bootstrap: Optional[tuple[str, str]]
+    raw: dict[str, Any] = attr.field(eq=False, repr=False)

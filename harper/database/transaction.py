@@ -1,0 +1,228 @@
+# -*- test-case-name: tests.database.test_transaction -*-
+"""
+Run work in one ZODB transaction, off the reactor thread, retrying on conflicts.
+
+Each pool thread keeps its own ZODB connection and transaction manager. A unit of work receives
+a L{Transaction}; when it returns, the transaction commits; when it raises, it aborts and nothing
+it wrote is visible. A L{ZODB.POSException.ConflictError} re-runs the whole unit (bounded). The
+change events of a committed transaction are handed to the L{ChangeFeed} on the reactor thread
+before the caller's Deferred fires; aborted work emits nothing.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Callable, Optional, TypeVar
+
+import transaction as zodb_transaction
+import ZODB
+from BTrees.OOBTree import OOBTree
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorFromThreads
+from twisted.internet.threads import deferToThreadPool
+from twisted.logger import Logger
+from twisted.python.threadable import isInIOThread
+from twisted.python.threadpool import ThreadPool
+from ZODB.POSException import ConflictError
+
+from harper.database.events import ChangeEvent, ChangeFeed
+from harper.errors import TransactionConflict
+
+T = TypeVar("T")
+
+_ROOT_KEY = "harper.databases"
+
+
+class _Clock:
+    """
+    Transaction timestamps in epoch milliseconds, strictly increasing within the process.
+    """
+
+    def __init__(self) -> None:
+        self._last = 0.0
+        self._lock = threading.Lock()
+
+    def now(self) -> float:
+        with self._lock:
+            stamp = max(time.time() * 1000.0, self._last + 0.001)
+            self._last = stamp
+            return stamp
+
+
+class Transaction:
+    """
+    One attempt at a unit of work: the ZODB connection it reads and writes through, and the
+    change events it produced.
+
+    :ivar timestamp: epoch milliseconds, used for updated times and record versions.
+    :ivar changes: change events to emit if the transaction commits.
+    :ivar attempt: 1 for the first try, more after conflicts.
+    """
+
+    def __init__(self, connection: Any, timestamp: float, attempt: int) -> None:
+        self.connection = connection
+        self.timestamp = timestamp
+        self.attempt = attempt
+        self.changes: list[ChangeEvent] = []
+        self._after_commit: list[Callable[[], None]] = []
+        self._on_end: list[Callable[[], None]] = []
+
+    def databases(self) -> OOBTree:
+        """
+        The persistent mapping of database name to its tables mapping.
+        """
+        root = self.connection.root()
+        databases = root.get(_ROOT_KEY)
+        if databases is None:
+            databases = root[_ROOT_KEY] = OOBTree()
+        return databases
+
+    def table_stores(self, database: str, create: bool = False) -> Optional[OOBTree]:
+        """
+        The mapping of table name to L{harper.database.table.TableStore} of one database.
+        """
+        databases = self.databases()
+        tables = databases.get(database)
+        if tables is None and create:
+            tables = databases[database] = OOBTree()
+        return tables
+
+    def record_change(self, event: ChangeEvent) -> None:
+        """
+        Queue C{event} for delivery after the commit.
+        """
+        self.changes.append(event)
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """
+        Call C{callback()} in the worker thread once this transaction committed.
+        """
+        self._after_commit.append(callback)
+
+    def on_end(self, callback: Callable[[], None]) -> None:
+        """
+        Call C{callback()} in the worker thread when this attempt ends, committed or not.
+        """
+        self._on_end.append(callback)
+
+    def finish(self, committed: bool) -> None:
+        """
+        Run the end-of-attempt callbacks (and the after-commit ones when C{committed}).
+        """
+        for callback in self._on_end:
+            callback()
+        if committed:
+            for callback in self._after_commit:
+                callback()
+
+
+class TransactionRunner:
+    """
+    Runs units of work in transactions on a thread pool.
+
+    :param db: the open ZODB database.
+    :param reactor: used to return results and events to the reactor thread.
+    :param pool: the thread pool the work runs on; started and stopped by its owner.
+    :param feed: receives the change events of committed transactions.
+    :param retries: how many times a conflicting unit is run again before giving up.
+    """
+
+    _log = Logger()
+
+    def __init__(
+        self,
+        db: ZODB.DB,
+        reactor: IReactorFromThreads,
+        pool: ThreadPool,
+        feed: ChangeFeed,
+        retries: int = 10,
+    ) -> None:
+        self.db = db
+        self.feed = feed
+        self._reactor = reactor
+        self._pool = pool
+        self._retries = retries
+        self._local = threading.local()
+        self._clock = _Clock()
+        self._connections: list[Any] = []
+        self._connections_lock = threading.Lock()
+
+    def run(self, work: Callable[[Transaction], T]) -> Deferred[T]:
+        """
+        Run C{work(transaction)} on the pool in a transaction; the Deferred fires with its
+        result after the commit (and after the change events were delivered), or fails with
+        its exception after the abort.
+        """
+        d = deferToThreadPool(self._reactor, self._pool, self._attempt_all, work)
+
+        def deliver(outcome: tuple[T, list[ChangeEvent]]) -> T:
+            result, changes = outcome
+            self.feed.emit(changes)
+            return result
+
+        return d.addCallback(deliver)
+
+    def run_blocking(self, work: Callable[[Transaction], T]) -> T:
+        """
+        Run C{work} in a transaction in the calling thread, blocking it (so never in the
+        reactor thread of a serving daemon); change events are delivered on the reactor
+        thread.
+        """
+        current = getattr(self._local, "current", None)
+        if current is not None:
+            # Nested call from work already running in this thread: join its transaction.
+            return work(current)
+        result, changes = self._attempt_all(work)
+        if changes:
+            if isInIOThread() or not getattr(self._reactor, "running", False):
+                self.feed.emit(changes)
+            else:
+                self._reactor.callFromThread(self.feed.emit, changes)
+        return result
+
+    def _connection(self) -> tuple[Any, Any]:
+        local = self._local
+        if getattr(local, "connection", None) is None:
+            manager = zodb_transaction.TransactionManager(explicit=True)
+            local.manager = manager
+            local.connection = self.db.open(transaction_manager=manager)
+            with self._connections_lock:
+                self._connections.append(local.connection)
+        return local.manager, local.connection
+
+    def _attempt_all(self, work: Callable[[Transaction], T]) -> tuple[T, list[ChangeEvent]]:
+        manager, connection = self._connection()
+        for attempt in range(1, self._retries + 2):
+            txn = Transaction(connection, self._clock.now(), attempt)
+            manager.begin()
+            self._local.current = txn
+            committed = False
+            try:
+                result = work(txn)
+                manager.commit()
+                committed = True
+            except ConflictError:
+                manager.abort()
+                self._log.debug("conflict on attempt {attempt}, retrying", attempt=attempt)
+                continue
+            except BaseException:
+                manager.abort()
+                raise
+            finally:
+                self._local.current = None
+                txn.finish(committed)
+            return result, txn.changes
+        raise TransactionConflict(
+            f"the transaction conflicted with concurrent writes {self._retries + 1} times"
+        )
+
+    def close(self) -> None:
+        """
+        Close every connection the worker threads opened (call after the pool stopped).
+        """
+        with self._connections_lock:
+            for connection in self._connections:
+                connection.close()
+            self._connections.clear()
+        self._local = threading.local()

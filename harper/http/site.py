@@ -1,0 +1,62 @@
+# -*- test-case-name: tests.http.test_site -*-
+"""
+The HTTP root: static mounts of applications first, everything else to the REST routes.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from twisted.python import filepath
+from twisted.web import resource, server
+
+from harper.http.rest import RestAPI
+
+
+def _exists(folder: Any, name: str) -> bool:
+    try:
+        return folder.child(name).exists()
+    except filepath.InsecurePath:
+        return False
+
+
+class HarperRoot(resource.Resource):
+    """
+    Dispatches each request to the static files mounted at the longest matching URL prefix,
+    or to the REST API. A static mount at the root serves only paths that exist as files, so
+    it never hides the REST routes.
+
+    :param rest: the REST API.
+    :param mounts: (URL path, twisted.web static resource) pairs.
+    """
+
+    def __init__(self, rest: RestAPI, mounts: Iterable[tuple[str, Any]]) -> None:
+        super().__init__()
+        self._rest = rest.resource()
+        self._mounts = sorted(((tuple(p.split("/")) if p else (), r) for p, r in mounts), key=lambda m: -len(m[0]))
+
+    def getChildWithDefault(self, name: bytes, request: server.Request) -> Any:
+        segments = tuple(s.decode("utf-8", "replace") for s in [name] + request.postpath)
+        for prefix, static in self._mounts:
+            if not prefix:
+                if not segments[0] or _exists(static, segments[0]):
+                    return static.getChildWithDefault(name, request)
+            elif segments[: len(prefix)] == prefix:
+                for _ in range(len(prefix) - 1):
+                    request.prepath.append(request.postpath.pop(0))
+                return static
+        request.postpath.insert(0, request.prepath.pop())
+        return self._rest
+
+    def render(self, request: server.Request) -> Any:
+        return self._rest.render(request)
+
+
+def make_site(root: resource.Resource) -> server.Site:
+    """
+    The twisted.web site over C{root}, without access logging to the twistd log.
+    """
+    site = server.Site(root)
+    site.log = lambda request: None
+    site.displayTracebacks = False
+    return site

@@ -1,0 +1,109 @@
+# -*- test-case-name: tests.resources.test_base -*-
+"""
+The Resource API: the one contract every table and custom resource implements.
+
+This is Harper's resource, not C{twisted.web.resource.IResource}; modules that need both import
+C{twisted.web.resource} as a module.
+"""
+
+from zope.interface import Attribute, Interface
+
+
+class IRequestContext(Interface):
+    """
+    What a resource call knows about its caller and the transaction it runs in.
+    """
+
+    user = Attribute("The authenticated user, or None for internal calls.")
+    headers = Attribute("Request headers as a case-insensitive mapping (may be empty).")
+    transaction = Attribute(
+        "The open L{harper.database.transaction.Transaction} the call runs in."
+    )
+    response_headers = Attribute("Mapping of headers the resource wants sent back.")
+
+
+class IResource(Interface):
+    """
+    A resource addressed by a path: a table, or custom code.
+
+    Every method runs inside the transaction of C{context}; it returns plain values (records
+    are mappings) or raises L{harper.errors.HarperError}. C{target} is a
+    L{harper.resources.target.RequestTarget}.
+    """
+
+    def get(target, context):
+        """
+        Return the record at C{target.id}, or the description of the resource when the target
+        has no id and is not a collection; raise L{harper.errors.NotFound} when absent.
+        """
+
+    def search(target, context):
+        """
+        Return an iterable of records matching C{target.query}.
+        """
+
+    def put(target, data, context):
+        """
+        Replace the record at C{target.id} with C{data}; return the stored record.
+        """
+
+    def post(target, data, context):
+        """
+        Create a record (generated key) in the collection; return the stored record.
+        """
+
+    def patch(target, data, context):
+        """
+        Merge C{data} into the record at C{target.id}; return the stored record.
+        """
+
+    def delete(target, context):
+        """
+        Delete the record at C{target.id}, or every match of a collection target; return
+        whether anything was deleted.
+        """
+
+    def publish(target, message, context):
+        """
+        Deliver C{message} to the subscribers of C{target} without storing it.
+        """
+
+    def subscribe(target, context, listener):
+        """
+        Call C{listener(event)} with every change to C{target} after the transactions that
+        make them commit; return an L{ISubscription}.
+        """
+
+    def connect(target, context, incoming):
+        """
+        Open a bidirectional channel (WebSocket, SSE): C{incoming} is called with messages
+        from the client; return an L{ISubscription} whose events go to the client.
+        """
+
+
+class ISubscription(Interface):
+    """
+    A live subscription to change events.
+    """
+
+    def close():
+        """
+        Stop delivering events.
+        """
+
+
+class IResourceRegistry(Interface):
+    """
+    The exported resources by path.
+    """
+
+    def register(path, resource):
+        """
+        Serve C{resource} at C{path}; a path served already is an error.
+        """
+
+    def resolve(path):
+        """
+        Return C{(resource, remainder)} for the longest registered prefix of C{path}, or raise
+        L{harper.errors.NotFound}.
+        """

@@ -1,0 +1,230 @@
+# -*- test-case-name: tests.resources.test_calls -*-
+"""
+Calling resources: each call from a transport runs in one transaction, and code reaches
+tables through the L{Tables} namespace (C{tables.Dog.get(1, context)}).
+"""
+
+from __future__ import annotations
+
+import types
+from typing import Any, Callable, Iterator, Mapping, Optional
+
+from twisted.internet.defer import Deferred
+from twisted.python.threadable import isInIOThread
+
+from harper.database.conditions import Query
+from harper.database.transaction import Transaction, TransactionRunner
+from harper.resources.caching import CachePolicy
+from harper.resources.context import RequestContext
+from harper.resources.target import RequestTarget
+
+
+def _settled(result: Any) -> Any:
+    """
+    Materialise lazy results while the transaction is still open.
+    """
+    if isinstance(result, (types.GeneratorType, Iterator)) and not isinstance(result, (str, bytes, dict, list)):
+        return list(result)
+    return result
+
+
+class ResourceCaller:
+    """
+    Runs resource methods in transactions.
+
+    :param runner: the transaction runner.
+    :param tables: the namespace given to every context.
+    """
+
+    def __init__(self, runner: TransactionRunner, tables: "Databases") -> None:
+        self.runner = runner
+        self.tables = tables
+
+    def work(self, method: str, resource: Any, target: RequestTarget, context: RequestContext, *args: Any) -> Callable[[Transaction], Any]:
+        """
+        The unit of work that calls C{resource.method(target, *args, context)}.
+        """
+
+        def call(txn: Transaction) -> Any:
+            context.transaction = txn
+            context.tables = self.tables
+            return _settled(getattr(resource, method)(target, *args, context))
+
+        return call
+
+    def call(self, method: str, resource: Any, target: RequestTarget, context: RequestContext, *args: Any) -> Deferred:
+        """
+        Call C{resource.method} in a new transaction on the pool; the Deferred fires with the
+        result after the commit.
+        """
+        return self.runner.run(self.work(method, resource, target, context, *args))
+
+
+class TableHandle:
+    """
+    Static-style access to one table from code: C{tables.Dog.get(1, context)}.
+
+    With a C{context} that has a transaction, the call joins it and returns the result. Without
+    one, it opens a transaction: from the reactor thread it returns a Deferred, from another
+    thread it blocks and returns the result.
+    """
+
+    def __init__(self, resource: Any, caller: ResourceCaller, runtime: Any) -> None:
+        self.resource = resource
+        self._caller = caller
+        self._runtime = runtime
+
+    @property
+    def primary_key(self) -> str:
+        """
+        The table's primary key attribute.
+        """
+        return self.resource.table.primary_key
+
+    def _invoke(self, method: str, target: RequestTarget, context: Optional[RequestContext], *args: Any) -> Any:
+        if context is not None and context.transaction is not None:
+            return _settled(getattr(self.resource, method)(target, *args, context))
+        context = context or RequestContext()
+        work = self._caller.work(method, self.resource, target, context, *args)
+        if isInIOThread():
+            return self._caller.runner.run(work)
+        return self._caller.runner.run_blocking(work)
+
+    def get(self, id: Any, context: Optional[RequestContext] = None) -> Any:
+        """
+        The record C{id} (or the matches of a L{Query}).
+        """
+        if isinstance(id, Query):
+            return self.search(id, context)
+        return self._invoke("get", RequestTarget.record(id), context)
+
+    def search(self, query: Query, context: Optional[RequestContext] = None) -> Any:
+        """
+        The records matching C{query}.
+        """
+        return self._invoke("search", RequestTarget.collection(query), context)
+
+    def put(self, id: Any, record: Mapping[str, Any], context: Optional[RequestContext] = None) -> Any:
+        """
+        Replace the record C{id}.
+        """
+        return self._invoke("put", RequestTarget.record(id), context, record)
+
+    def create(self, record: Mapping[str, Any], context: Optional[RequestContext] = None) -> Any:
+        """
+        Create a record, generating its key when it has none; return the stored record.
+        """
+        return self._invoke("post", RequestTarget.collection(), context, record)
+
+    def patch(self, id: Any, changes: Mapping[str, Any], context: Optional[RequestContext] = None) -> Any:
+        """
+        Merge C{changes} into the record C{id}.
+        """
+        return self._invoke("patch", RequestTarget.record(id), context, changes)
+
+    def delete(self, id: Any, context: Optional[RequestContext] = None) -> Any:
+        """
+        Delete the record C{id}.
+        """
+        return self._invoke("delete", RequestTarget.record(id), context)
+
+    def publish(self, id: Any, message: Any, context: Optional[RequestContext] = None) -> Any:
+        """
+        Send C{message} to subscribers of the record C{id} without storing it.
+        """
+        return self._invoke("publish", RequestTarget.record(id), context, message)
+
+    def sourced_from(
+        self,
+        source: Any,
+        *,
+        expiration: Optional[float] = None,
+        eviction: float = 0.0,
+        scan_interval: Optional[float] = None,
+        timeout: float = 30.0,
+        stale_on_error: bool = False,
+    ) -> None:
+        """
+        Make this table a read-through (and, when C{source} has C{put}/C{delete},
+        write-through) cache of C{source}, a L{harper.resources.base.Resource}.
+
+        :param expiration: seconds until a fetched record is stale (default: the table's).
+        :param eviction: seconds a stale record is kept before the sweep removes it.
+        :param scan_interval: seconds between sweeps (default: a quarter of the expiration).
+        :param timeout: seconds to wait for the source before failing the read.
+        :param stale_on_error: serve the stale record when the source fails.
+        """
+        policy = CachePolicy(expiration, eviction, scan_interval, timeout, stale_on_error)
+        self.resource.sourced_from(self._runtime.cache_for(source, policy))
+
+    def set_computed_attribute(self, name: str, function: Callable[[Mapping[str, Any]], Any]) -> None:
+        """
+        Compute attribute C{name} (declared C{@computed} without C{from}) with C{function}.
+        """
+        table = self.resource.table
+        self._runtime.computed.register(table.name, name, function)
+        table.computed[name] = function
+
+    def subscribe(self, listener: Callable[[Any], None], id: Any = None) -> Any:
+        """
+        Call C{listener(event)} for each committed change of the record C{id} (the whole table
+        when C{id} is C{None}); return the subscription.
+        """
+        target = RequestTarget.record(id) if id is not None else RequestTarget.collection()
+        return self.resource.subscribe(target, RequestContext(), listener)
+
+
+class TableNamespace:
+    """
+    The tables of one database as attributes (C{tables.Dog}) and items (C{tables["Dog"]}).
+    """
+
+    def __init__(self) -> None:
+        self._handles: dict[str, TableHandle] = {}
+
+    def add(self, name: str, handle: TableHandle) -> None:
+        self._handles[name] = handle
+
+    def __getattr__(self, name: str) -> TableHandle:
+        try:
+            return self._handles[name]
+        except KeyError:
+            raise AttributeError(f"no table named {name!r}") from None
+
+    def __getitem__(self, name: str) -> TableHandle:
+        return self._handles[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted(self._handles))
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._handles
+
+
+class Databases:
+    """
+    Every database's tables: C{databases.data.Dog}; the C{data} database's tables are also
+    reachable directly (C{tables.Dog}), as in Harper.
+    """
+
+    def __init__(self) -> None:
+        self._databases: dict[str, TableNamespace] = {}
+
+    def namespace(self, database: str) -> TableNamespace:
+        """
+        The tables of C{database}, created empty when new.
+        """
+        return self._databases.setdefault(database, TableNamespace())
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        if name in self._databases:
+            return self._databases[name]
+        return getattr(self.namespace("data"), name)
+
+    def __getitem__(self, name: str) -> TableNamespace:
+        return self._databases[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted(self._databases))

@@ -1,0 +1,46 @@
+# -*- test-case-name: tests.resources.test_table_resource -*-
+"""
+The request context passed explicitly to every resource call.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Optional
+
+import attr
+from zope.interface import implementer
+
+from harper.interfaces import IRequestContext
+
+
+@implementer(IRequestContext)
+@attr.define
+class RequestContext:
+    """
+    Who is calling, with what headers, in which transaction.
+
+    :ivar user: the authenticated user (or C{None} for internal calls).
+    :ivar headers: request headers (lower-case names).
+    :ivar transaction: the L{harper.database.transaction.Transaction} of the call; set by the
+        caller that opens the transaction.
+    :ivar response_headers: headers a resource wants to add to the response.
+    :ivar expires_at: epoch ms a caching source sets to give the record it returns its own
+        expiry.
+    :ivar loaded_from_source: set when a caching table had to call its source.
+    :ivar tables: the L{harper.resources.tables.Tables} namespace, for calls to other tables.
+    """
+
+    user: Any = None
+    headers: Mapping[str, str] = attr.field(factory=dict)
+    transaction: Any = None
+    response_headers: dict[str, str] = attr.field(factory=dict)
+    expires_at: Optional[float] = None
+    loaded_from_source: bool = False
+    tables: Any = None
+
+    @property
+    def username(self) -> Optional[str]:
+        """
+        The calling user's name, if any.
+        """
+        return getattr(self.user, "username", None)

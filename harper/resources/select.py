@@ -1,0 +1,77 @@
+# -*- test-case-name: tests.resources.test_table_resource -*-
+"""
+Shape records for output: apply a selection, resolving computed attributes and relationships.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Optional
+
+from harper.database.conditions import Condition, Query, Select
+from harper.database.query import QueryExecutor, RelatedTables
+from harper.database.table import Table
+from harper.database.transaction import Transaction
+from harper.schema.model import Relationship
+
+
+class Projector:
+    """
+    Applies selections to records of one table within one transaction.
+    """
+
+    def __init__(self, txn: Transaction, table: Table, related: RelatedTables) -> None:
+        self._txn = txn
+        self._table = table
+        self._related = related
+
+    def project(self, record: Mapping[str, Any], select: Optional[Select]) -> Any:
+        """
+        C{record} shaped by C{select}: the stored record itself when there is no selection.
+        """
+        if select is None:
+            return record
+        values = [self._field(record, field.name, field.select) for field in select.fields]
+        if select.shape == "value":
+            return values[0] if values else None
+        if select.shape == "array":
+            return values
+        return {field.name: value for field, value in zip(select.fields, values)}
+
+    def _field(self, record: Mapping[str, Any], name: str, nested: Optional[Select]) -> Any:
+        table = self._table
+        if name == "$id":
+            return record.get(table.primary_key)
+        definition = table.definition.attribute(name)
+        if definition is not None and definition.relationship is not None:
+            return self._relation(record, definition.relationship, definition.type.is_list, nested)
+        value = table.attribute_value(record, name)
+        if nested is not None and isinstance(value, Mapping):
+            return Projector(self._txn, table, self._related).project(value, nested)
+        return value
+
+    def _relation(
+        self, record: Mapping[str, Any], relationship: Relationship, many: bool, nested: Optional[Select]
+    ) -> Any:
+        target = self._related(relationship.target)
+        inner = Projector(self._txn, target, self._related)
+        executor = QueryExecutor(self._txn, target, self._related)
+        if relationship.from_attribute is not None:
+            keys = record.get(relationship.from_attribute)
+            key_list = keys if isinstance(keys, list) else [keys]
+            remote = relationship.to_attribute
+            found = []
+            for key in key_list:
+                if key is None:
+                    continue
+                if remote is None:
+                    other = target.get(self._txn, key)
+                    found.extend([other] if other is not None else [])
+                else:
+                    found.extend(executor.run(Query(Condition((remote,), "equals", key))))
+        else:
+            local = record.get(self._table.primary_key)
+            found = list(executor.run(Query(Condition((relationship.to_attribute,), "equals", local))))
+        shaped = [inner.project(other, nested) for other in found]
+        if many or isinstance(record.get(relationship.from_attribute or ""), list):
+            return shaped
+        return shaped[0] if shaped else None

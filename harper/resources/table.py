@@ -1,0 +1,289 @@
+# -*- test-case-name: tests.resources.test_table_resource -*-
+"""
+The Resource API of a table: validation against the schema, then the database write path.
+
+Every method runs inside the transaction of its context (C{context.transaction}); the
+transaction runner commits or aborts it around the whole call.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterator, Mapping, Optional
+
+from zope.interface import implementer
+
+from harper.database.conditions import Query
+from harper.database.events import MESSAGE, ChangeEvent, ChangeFeed
+from harper.database.query import QueryExecutor, RelatedTables
+from harper.database.table import Table
+from harper.errors import Conflict, InvalidInput, NotFound
+from harper.interfaces import IResource, ISubscription
+from harper.resources.base import Resource
+from harper.resources.caching import SourceCache
+from harper.resources.context import RequestContext
+from harper.resources.select import Projector
+from harper.resources.target import RequestTarget
+from harper.resources.typing import typed_query
+from harper.schema.model import Schema
+from harper.schema.validate import validate_record
+
+
+@implementer(ISubscription)
+class FeedSubscription:
+    """
+    A listener on the change feed, filtered to one table (and optionally one record).
+    """
+
+    def __init__(self, feed: ChangeFeed, accepts: Callable[[ChangeEvent], bool], listener: Callable[[ChangeEvent], None]) -> None:
+        def deliver(event: ChangeEvent) -> None:
+            if accepts(event):
+                listener(event)
+
+        self._stop = feed.listen(deliver)
+
+    def close(self) -> None:
+        """
+        Stop delivering events.
+        """
+        self._stop()
+
+
+@implementer(IResource)
+class TableResource(Resource):
+    """
+    A table served through the Resource API.
+
+    :param table: the table.
+    :param schema: the schema the table belongs to (for validating nested types).
+    :param related: finds other tables by type name (relationships).
+    :param feed: the change feed, for subscriptions.
+    """
+
+    def __init__(self, table: Table, schema: Schema, related: RelatedTables, feed: ChangeFeed) -> None:
+        self.table = table
+        self.definition = table.definition
+        self.schema = schema
+        self.related = related
+        self.feed = feed
+        self.cache: Optional[SourceCache] = None
+        self.export_name = table.definition.export_name
+
+    def allowed_methods(self) -> tuple[str, ...]:
+        """
+        Tables answer every method.
+        """
+        return ("GET", "HEAD", "PUT", "POST", "PATCH", "DELETE", "OPTIONS")
+
+    def overrides(self, name: str) -> bool:
+        """
+        Tables implement the whole Resource API.
+        """
+        return True
+
+    def sourced_from(self, cache: SourceCache) -> None:
+        """
+        Make this table a cache of C{cache.source}.
+        """
+        self.cache = cache
+
+    # -- reads ---------------------------------------------------------------------------
+
+    def get(self, target: RequestTarget, context: RequestContext) -> Any:
+        """
+        The record at C{target.id} (L{NotFound} when absent), the collection's matches, or the
+        table's description.
+        """
+        if target.is_collection:
+            return self.search(target, context)
+        if target.id is None:
+            return self.describe(context)
+        record = self.read(target.id, context)
+        if record is None:
+            raise NotFound(f"{self.table.name} record {target.id!r} not found")
+        if target.attribute is not None:
+            return self.table.attribute_value(record, target.attribute)
+        return self.projector(context).project(record, target.query.select)
+
+    def read(self, key: Any, context: RequestContext) -> Optional[Mapping[str, Any]]:
+        """
+        The record C{key}, reading through to the source of a caching table.
+        """
+        txn = context.transaction
+        if self.cache is None:
+            return self.table.get(txn, key)
+        entry = self.table.entry(txn, key)
+        if entry is not None and not self.table.is_expired(entry, txn.timestamp):
+            return entry.value
+        try:
+            fetched, leader = self.cache.fetch(key, txn)
+        except Exception:
+            if entry is not None and self.cache.policy.stale_on_error:
+                return entry.value
+            raise
+        context.loaded_from_source = True
+        if fetched.record is None:
+            return None
+        record = dict(fetched.record)
+        record[self.table.primary_key] = key
+        if leader:
+            return self.table.put(txn, record, expires_at=self._cache_expiry(fetched, txn.timestamp))
+        return record
+
+    def search(self, target: RequestTarget, context: RequestContext) -> list[Any]:
+        """
+        The records matching C{target.query}, shaped by its selection.
+        """
+        return list(self.iterate(target.query, context))
+
+    def iterate(self, query: Query, context: RequestContext) -> Iterator[Any]:
+        """
+        Lazily yield the records matching C{query} (valid only inside the transaction).
+        """
+        txn = context.transaction
+        projector = self.projector(context)
+        for record in QueryExecutor(txn, self.table, self.related).run(typed_query(query, self.definition)):
+            yield projector.project(record, query.select)
+
+    def describe(self, context: RequestContext) -> dict[str, Any]:
+        """
+        The table's metadata, with its record count.
+        """
+        definition = self.definition
+        return {
+            "name": definition.name,
+            "database": definition.database,
+            "primaryKey": self.table.primary_key,
+            "attributes": [
+                {
+                    "name": attribute.name,
+                    "type": attribute.type.base_name,
+                    "isList": attribute.type.is_list,
+                    "nullable": attribute.type.nullable,
+                    "indexed": attribute.indexed or attribute.primary_key,
+                    **({"relationship": attribute.relationship.target} if attribute.relationship else {}),
+                    **({"computed": True} if attribute.computed else {}),
+                }
+                for attribute in definition.attributes
+            ],
+            "recordCount": self.table.count(context.transaction),
+        }
+
+    def projector(self, context: RequestContext) -> Projector:
+        """
+        A projector over this table in the context's transaction.
+        """
+        return Projector(context.transaction, self.table, self.related)
+
+    # -- writes --------------------------------------------------------------------------
+
+    def put(self, target: RequestTarget, data: Any, context: RequestContext) -> Any:
+        """
+        Replace (or create) the record at C{target.id} with C{data}.
+        """
+        key = self._require_id(target, "PUT")
+        record = self._validated(data, key, partial=False)
+        if self.cache is not None:
+            self.cache.write_through("put", key, record)
+        return self.table.put(context.transaction, record, user=context.username)
+
+    def post(self, target: RequestTarget, data: Any, context: RequestContext) -> Any:
+        """
+        Create a record in the collection; the key is generated unless C{data} gives one.
+        """
+        if target.id is not None and not target.is_collection:
+            raise InvalidInput("POST creates records in a collection: use the table's path")
+        txn = context.transaction
+        record = self._validated(data, None, partial=False)
+        key = record.get(self.table.primary_key)
+        if key is None:
+            record[self.table.primary_key] = key = self.table.generate_key(txn)
+        elif self.table.get(txn, key) is not None:
+            raise Conflict(f"{self.table.name} record {key!r} already exists")
+        return self.table.put(txn, record, user=context.username)
+
+    def patch(self, target: RequestTarget, data: Any, context: RequestContext) -> Any:
+        """
+        Merge C{data} into the record at C{target.id}.
+        """
+        key = self._require_id(target, "PATCH")
+        changes = self._validated(data, key, partial=True)
+        if self.read(key, context) is None:
+            raise NotFound(f"{self.table.name} record {key!r} not found")
+        return self.table.patch(context.transaction, key, changes, user=context.username)
+
+    def delete(self, target: RequestTarget, context: RequestContext) -> Any:
+        """
+        Delete the record at C{target.id}, or every record matching a collection's query;
+        return how many records were deleted.
+        """
+        txn = context.transaction
+        if target.is_collection:
+            query = typed_query(Query(target.query.conditions), self.definition)
+            keys = [r[self.table.primary_key] for r in QueryExecutor(txn, self.table, self.related).run(query)]
+        else:
+            keys = [self._require_id(target, "DELETE")]
+        deleted = 0
+        for key in keys:
+            if self.cache is not None:
+                self.cache.write_through("delete", key)
+            deleted += self.table.delete(txn, key, user=context.username)
+        return deleted
+
+    # -- messages ------------------------------------------------------------------------
+
+    def publish(self, target: RequestTarget, message: Any, context: RequestContext) -> None:
+        """
+        Deliver C{message} to the target's subscribers after the commit; nothing is stored.
+        """
+        txn = context.transaction
+        txn.record_change(
+            ChangeEvent(self.table.database, self.table.name, target.id, MESSAGE, message,
+                        txn.timestamp, context.username)
+        )
+
+    def subscribe(self, target: RequestTarget, context: RequestContext, listener: Callable[[ChangeEvent], None]) -> FeedSubscription:
+        """
+        Deliver every committed change of the target (the record, or the whole table for a
+        collection target) to C{listener}.
+        """
+        database, name, key = self.table.database, self.table.name, target.id
+
+        def accepts(event: ChangeEvent) -> bool:
+            if event.table != name or event.database != database:
+                return False
+            return target.is_collection or key is None or event.id == key
+
+        return FeedSubscription(self.feed, accepts, listener)
+
+    def connect(self, target: RequestTarget, context: RequestContext, incoming: Callable[[Any], None]) -> FeedSubscription:
+        """
+        A subscription to the target; messages from the client are not accepted by tables.
+        """
+        return self.subscribe(target, context, incoming)
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _require_id(self, target: RequestTarget, method: str) -> Any:
+        if target.id is None or target.is_collection:
+            raise InvalidInput(f"{method} needs a record id: use /{self.export_name or self.table.name}/<id>")
+        return target.id
+
+    def _validated(self, data: Any, key: Any, partial: bool) -> dict:
+        if not isinstance(data, Mapping):
+            raise InvalidInput(f"a {self.table.name} record must be an object, not {type(data).__name__}")
+        primary_key = self.table.primary_key
+        given = data.get(primary_key)
+        if key is not None and given is not None and given != key:
+            raise InvalidInput(f"{primary_key} {given!r} in the body does not match the id {key!r} in the path")
+        record = validate_record(data, self.definition, self.schema, partial=partial)
+        if key is not None:
+            record[primary_key] = key
+        return record
+
+    def _cache_expiry(self, fetched: Any, now: float) -> Optional[float]:
+        if fetched.expires_at is not None:
+            return fetched.expires_at
+        expiration = self.cache.policy.expiration if self.cache else None
+        if expiration is None:
+            expiration = self.definition.expiration
+        return now + expiration * 1000.0 if expiration is not None else None

@@ -1,0 +1,3 @@
+"""
+Table definitions: GraphQL SDL in, frozen definitions out, and record validation against them.
+"""

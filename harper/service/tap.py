@@ -1,0 +1,77 @@
+# -*- test-case-name: tests.service.test_tap -*-
+"""
+The C{twistd harper} command line and the service it builds.
+
+Everything that can be wrong with the configuration, the applications or their schemas is
+found here, before the daemon forks or listens: it exits with one message listing every
+problem.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from twisted.python import usage
+
+from harper.components.config import load_config
+from harper.components.loader import discover_plugins, load_applications
+from harper.components.runtime import Runtime, plan_tables
+from harper.errors import StartupError
+from harper.service.root import HarperService
+
+
+class Options(usage.Options):
+    """
+    C{twistd harper [--config FILE] [--root DIR] [--app DIR]... [--set dotted.key=value]...}
+    """
+
+    synopsis = "[--config FILE] [--root DIR] [--app DIR]... [--set key=value]..."
+    optParameters = [
+        ["config", "c", None, "The root configuration file (YAML). Default: built-in defaults."],
+        ["root", "r", None, "The data folder (overrides rootPath)."],
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self["app"] = []
+        self["set"] = []
+
+    def opt_app(self, path: str) -> None:
+        """
+        Load the application in folder PATH (repeatable).
+        """
+        self["app"].append(path)
+
+    def opt_set(self, assignment: str) -> None:
+        """
+        Override a configuration key: dotted.key=value, the value read as YAML (repeatable).
+        """
+        if "=" not in assignment:
+            raise usage.UsageError(f"--set needs dotted.key=value, got {assignment!r}")
+        self["set"].append(assignment)
+
+
+def build_service(options: Options, reactor: Any) -> HarperService:
+    """
+    Read the configuration, load the applications and plan the tables; raise
+    L{StartupError} with every problem found.
+    """
+    config = load_config(options["config"], root=options["root"], apps=options["app"], overrides=options["set"])
+    plugins = discover_plugins(config.plugin_packages)
+    applications = load_applications(config, plugins)
+    planned = plan_tables(applications)
+    return HarperService(config, Runtime(config, planned, reactor), reactor)
+
+
+def makeService(options: Options) -> HarperService:
+    """
+    The service twistd runs; exits with the list of problems when harper cannot start.
+    """
+    from twisted.internet import reactor
+
+    try:
+        return build_service(options, reactor)
+    except StartupError as error:
+        sys.stderr.write(f"{error.message}\n")
+        raise SystemExit(1)
