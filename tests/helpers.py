@@ -36,7 +36,7 @@ def file_runner(case: TestCase, threads: int = 4) -> TransactionRunner:
     """
     root = case.mktemp()
     os.makedirs(root)
-    db = open_database("file:", root)
+    db = open_database("file:", root, pool_size=threads + 1)
     pool = ThreadPool(minthreads=1, maxthreads=threads, name="test-db")
     pool.start()
     runner = TransactionRunner(db, reactor, pool, ChangeFeed())

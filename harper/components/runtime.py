@@ -110,7 +110,7 @@ class Runtime:
         applications' start-up callbacks (blocking: call before serving).
         """
         storage = self.config.storage
-        self.db = open_database(storage.uri, self.config.root_path)
+        self.db = open_database(storage.uri, self.config.root_path, pool_size=storage.thread_pool_size + 1)
         self._pool = ThreadPool(minthreads=1, maxthreads=storage.thread_pool_size, name="harper-db")
         self._pool.start()
         self.runner = TransactionRunner(self.db, self.reactor, self._pool, self.feed, storage.transaction_retries)

@@ -53,16 +53,17 @@ register_storage_opener("file", _open_file)
 register_storage_opener("memory", _open_memory)
 
 
-def open_database(uri: str, root_path: str, *, cache_size: int = 100_000) -> ZODB.DB:
+def open_database(uri: str, root_path: str, *, cache_size: int = 100_000, pool_size: int = 10) -> ZODB.DB:
     """
     Open the storage named by C{uri} and return a ZODB database over it.
 
     :param uri: C{file:}, C{file:path.fs}, C{memory:} or a registered scheme.
     :param root_path: the data folder that relative paths are resolved against.
     :param cache_size: objects each connection keeps in its cache.
+    :param pool_size: connections expected to be open at once (one per worker thread).
     """
     scheme = urlsplit(uri).scheme or uri.rstrip(":")
     opener = _openers.get(scheme)
     if opener is None:
         raise ValueError(f"unsupported storage scheme {scheme!r}")
-    return ZODB.DB(opener(uri, root_path), cache_size=cache_size)
+    return ZODB.DB(opener(uri, root_path), cache_size=cache_size, pool_size=pool_size)
