@@ -20,6 +20,7 @@ from twisted.python.threadpool import ThreadPool
 
 from harper.components.application import Application
 from harper.database.events import ChangeFeed
+from harper.database.groupcommit import GroupCommitter
 from harper.database.migrate import migrate
 from harper.database.storage import open_database
 from harper.database.table import Table
@@ -94,6 +95,7 @@ class Runtime:
         self.db: Any = None
         self.runner: Optional[TransactionRunner] = None
         self.caller: Optional[ResourceCaller] = None
+        self.writer: Optional[GroupCommitter] = None
         self._pool: Optional[ThreadPool] = None
         self._source_executor = concurrent.futures.ThreadPoolExecutor(8, "harper-source")
 
@@ -114,7 +116,10 @@ class Runtime:
         self._pool = ThreadPool(minthreads=1, maxthreads=storage.thread_pool_size, name="harper-db")
         self._pool.start()
         self.runner = TransactionRunner(self.db, self.reactor, self._pool, self.feed, storage.transaction_retries)
-        self.caller = ResourceCaller(self.runner, self.databases)
+        if storage.group_commit:
+            self.writer = GroupCommitter(self.runner)
+            self.writer.start()
+        self.caller = ResourceCaller(self.runner, self.databases, self.writer)
         tables = self._build_tables()
         for line in self.runner.run_blocking(lambda txn: migrate(txn, tables)):
             self._log.info("schema: {change}", change=line)
@@ -128,6 +133,8 @@ class Runtime:
         Stop the worker threads and close the database.
         """
         self._source_executor.shutdown(wait=False, cancel_futures=True)
+        if self.writer is not None:
+            self.writer.stop()
         if self._pool is not None:
             self._pool.stop()
         if self.runner is not None:

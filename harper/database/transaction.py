@@ -11,9 +11,10 @@ before the caller's Deferred fires; aborted work emits nothing.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from typing import Any, Callable, Optional, TypeVar
+from typing import Any, Callable, Iterator, Optional, TypeVar
 
 import transaction as zodb_transaction
 import ZODB
@@ -22,6 +23,7 @@ from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorFromThreads
 from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 from twisted.python.threadable import isInIOThread
 from twisted.python.threadpool import ThreadPool
 from ZODB.POSException import ConflictError
@@ -32,6 +34,13 @@ from harper.errors import TransactionConflict
 T = TypeVar("T")
 
 _ROOT_KEY = "harper.databases"
+
+
+class ReadOnlyTransaction(RuntimeError):
+    """
+    Work run with L{TransactionRunner.read} tried to write: a bug in the caller's choice of
+    lane, never a client error.
+    """
 
 
 class _Clock:
@@ -60,10 +69,11 @@ class Transaction:
     :ivar attempt: 1 for the first try, more after conflicts.
     """
 
-    def __init__(self, connection: Any, timestamp: float, attempt: int) -> None:
+    def __init__(self, connection: Any, timestamp: float, attempt: int, read_only: bool = False) -> None:
         self.connection = connection
         self.timestamp = timestamp
         self.attempt = attempt
+        self.read_only = read_only
         self.changes: list[ChangeEvent] = []
         self._after_commit: list[Callable[[], None]] = []
         self._on_end: list[Callable[[], None]] = []
@@ -91,7 +101,11 @@ class Transaction:
     def record_change(self, event: ChangeEvent) -> None:
         """
         Queue C{event} for delivery after the commit.
+
+        :raises ReadOnlyTransaction: in a read-only transaction.
         """
+        if self.read_only:
+            raise ReadOnlyTransaction("a read-only transaction cannot write")
         self.changes.append(event)
 
     def after_commit(self, callback: Callable[[], None]) -> None:
@@ -163,6 +177,22 @@ class TransactionRunner:
 
         return d.addCallback(deliver)
 
+    def read(self, work: Callable[[Transaction], T]) -> T:
+        """
+        Run read-only C{work} at once in the calling thread (the reactor thread, for reads
+        served from the ZODB cache) on a fresh snapshot; the transaction is always aborted.
+        """
+        current = getattr(self._local, "current", None)
+        if current is not None:
+            return work(current)
+        manager, connection = self._connection()
+        manager.begin()
+        try:
+            with self.current_transaction(Transaction(connection, self._clock.now(), 1, read_only=True)) as txn:
+                return work(txn)
+        finally:
+            manager.abort()
+
     def run_blocking(self, work: Callable[[Transaction], T]) -> T:
         """
         Run C{work} in a transaction in the calling thread, blocking it (so never in the
@@ -181,6 +211,51 @@ class TransactionRunner:
                 self._reactor.callFromThread(self.feed.emit, changes)
         return result
 
+    @property
+    def retries(self) -> int:
+        """
+        How many times conflicting work is run again.
+        """
+        return self._retries
+
+    def timestamp(self) -> float:
+        """
+        A new transaction timestamp (epoch ms, increasing).
+        """
+        return self._clock.now()
+
+    @contextlib.contextmanager
+    def current_transaction(self, txn: Transaction) -> Iterator[Transaction]:
+        """
+        Make C{txn} the transaction nested calls in this thread join, for the block.
+        """
+        self._local.current = txn
+        try:
+            yield txn
+        finally:
+            self._local.current = None
+
+    def deliver(self, d: Deferred, outcome: Any, changes: list[ChangeEvent]) -> None:
+        """
+        From a worker thread: emit C{changes}, then fire C{d} with C{outcome} (a result or a
+        Failure), on the reactor thread.
+        """
+
+        def fire() -> None:
+            self.feed.emit(changes)
+            if isinstance(outcome, Failure):
+                d.errback(outcome)
+            else:
+                d.callback(outcome)
+
+        self._reactor.callFromThread(fire)
+
+    def connection_for_thread(self) -> tuple[Any, Any]:
+        """
+        The (transaction manager, connection) pair of the calling thread, opened on first use.
+        """
+        return self._connection()
+
     def _connection(self) -> tuple[Any, Any]:
         local = self._local
         if getattr(local, "connection", None) is None:
@@ -196,10 +271,10 @@ class TransactionRunner:
         for attempt in range(1, self._retries + 2):
             txn = Transaction(connection, self._clock.now(), attempt)
             manager.begin()
-            self._local.current = txn
             committed = False
             try:
-                result = work(txn)
+                with self.current_transaction(txn):
+                    result = work(txn)
                 manager.commit()
                 committed = True
             except ConflictError:
@@ -210,7 +285,6 @@ class TransactionRunner:
                 manager.abort()
                 raise
             finally:
-                self._local.current = None
                 txn.finish(committed)
             return result, txn.changes
         raise TransactionConflict(

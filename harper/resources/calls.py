@@ -9,10 +9,11 @@ from __future__ import annotations
 import types
 from typing import Any, Callable, Iterator, Mapping, Optional
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.python.threadable import isInIOThread
 
 from harper.database.conditions import Query
+from harper.database.groupcommit import GroupCommitter
 from harper.database.transaction import Transaction, TransactionRunner
 from harper.resources.caching import CachePolicy
 from harper.resources.context import RequestContext
@@ -32,13 +33,19 @@ class ResourceCaller:
     """
     Runs resource methods in transactions.
 
+    Each call takes the lane its resource asks for (C{resource.lane(method)}): C{"read"} runs
+    at once on the calling (reactor) thread on a read-only snapshot, C{"write"} joins the group
+    commit of the writer thread, anything else runs on the worker pool.
+
     :param runner: the transaction runner.
     :param tables: the namespace given to every context.
+    :param writer: the group committer, or C{None} to commit each write on the pool.
     """
 
-    def __init__(self, runner: TransactionRunner, tables: "Databases") -> None:
+    def __init__(self, runner: TransactionRunner, tables: "Databases", writer: Optional[GroupCommitter] = None) -> None:
         self.runner = runner
         self.tables = tables
+        self.writer = writer
 
     def work(self, method: str, resource: Any, target: RequestTarget, context: RequestContext, *args: Any) -> Callable[[Transaction], Any]:
         """
@@ -54,10 +61,16 @@ class ResourceCaller:
 
     def call(self, method: str, resource: Any, target: RequestTarget, context: RequestContext, *args: Any) -> Deferred:
         """
-        Call C{resource.method} in a new transaction on the pool; the Deferred fires with the
+        Call C{resource.method} in a new transaction in its lane; the Deferred fires with the
         result after the commit.
         """
-        return self.runner.run(self.work(method, resource, target, context, *args))
+        work = self.work(method, resource, target, context, *args)
+        lane = resource.lane(method) if hasattr(resource, "lane") else "pool"
+        if lane == "read":
+            return maybeDeferred(self.runner.read, work)
+        if lane == "write" and self.writer is not None:
+            return self.writer.submit(work)
+        return self.runner.run(work)
 
 
 class TableHandle:
@@ -85,10 +98,9 @@ class TableHandle:
         if context is not None and context.transaction is not None:
             return _settled(getattr(self.resource, method)(target, *args, context))
         context = context or RequestContext()
-        work = self._caller.work(method, self.resource, target, context, *args)
         if isInIOThread():
-            return self._caller.runner.run(work)
-        return self._caller.runner.run_blocking(work)
+            return self._caller.call(method, self.resource, target, context, *args)
+        return self._caller.runner.run_blocking(self._caller.work(method, self.resource, target, context, *args))
 
     def get(self, id: Any, context: Optional[RequestContext] = None) -> Any:
         """

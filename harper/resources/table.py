@@ -80,6 +80,19 @@ class TableResource(Resource):
         """
         return True
 
+    def lane(self, method: str) -> str:
+        """
+        Where calls run: reads on the reactor thread from the ZODB cache, writes in the group
+        commit; a caching table calls its source, so everything runs on the worker pool.
+        """
+        if self.cache is not None:
+            return "pool"
+        if method in ("get", "search"):
+            return "read"
+        if method in ("put", "post", "patch", "delete", "publish"):
+            return "write"
+        return "pool"
+
     def sourced_from(self, cache: SourceCache) -> None:
         """
         Make this table a cache of C{cache.source}.

@@ -7,6 +7,7 @@ import threading
 from twisted.internet import defer
 from twisted.trial.unittest import TestCase
 
+from harper.database.transaction import ReadOnlyTransaction
 from harper.errors import NotFound
 from harper.schema.model import TableDefinition
 from tests.helpers import attribute, create_tables, dog_definition, file_runner
@@ -116,3 +117,30 @@ class TransactionTests(TestCase):
             return self.runner.run_blocking(lambda inner: inner is txn and self.dogs.get(inner, 5))
 
         self.assertEqual(self.runner.run_blocking(work), {"id": 5})
+
+
+class ReadLaneTests(TestCase):
+    """
+    L{TransactionRunner.read}: read-only snapshots on the calling thread.
+    """
+
+    def setUp(self) -> None:
+        self.runner = file_runner(self)
+        [self.dogs] = create_tables(self.runner, dog_definition())
+
+    def test_read_sees_commits(self) -> None:
+        """
+        Each read starts from the latest committed state.
+        """
+        self.assertIsNone(self.runner.read(lambda txn: self.dogs.get(txn, 1)))
+        self.runner.run_blocking(lambda txn: self.dogs.put(txn, {"id": 1, "name": "Rex"}))
+        self.assertEqual(self.runner.read(lambda txn: self.dogs.get(txn, 1))["name"], "Rex")
+
+    def test_read_refuses_writes(self) -> None:
+        """
+        Writing in a read is refused and leaves nothing behind.
+        """
+        self.assertRaises(
+            ReadOnlyTransaction, self.runner.read, lambda txn: self.dogs.put(txn, {"id": 2})
+        )
+        self.assertIsNone(self.runner.read(lambda txn: self.dogs.get(txn, 2)))

@@ -1,0 +1,138 @@
+# -*- test-case-name: tests.database.test_groupcommit -*-
+"""
+Group commit: one writer thread runs every write that is waiting in one ZODB transaction, so
+one disk sync acknowledges many writes.
+
+Each write still behaves as its own transaction for its caller: its Deferred fires only after
+the commit that made it durable, with its own result and change events; a write that raises is
+taken out of the group (the group is rolled back and re-run without it) so it never makes the
+others fail, and it never leaves a trace.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from typing import Any, Callable, Optional
+
+from twisted.internet.defer import Deferred
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from ZODB.POSException import ConflictError
+
+from harper.database.transaction import Transaction, TransactionRunner
+from harper.errors import TransactionConflict
+
+_STOP = object()
+
+Work = Callable[[Transaction], Any]
+
+
+class GroupCommitter:
+    """
+    The writer thread.
+
+    :param runner: provides the connection, clock, change feed and reactor.
+    :param max_group: the most writes committed together.
+    """
+
+    _log = Logger()
+
+    def __init__(self, runner: TransactionRunner, max_group: int = 256) -> None:
+        self._runner = runner
+        self._max_group = max_group
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread: Optional[threading.Thread] = None
+
+    def start(self) -> None:
+        """
+        Start the writer thread.
+        """
+        self._thread = threading.Thread(target=self._loop, name="harper-writer", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """
+        Finish the writes already queued, then stop the writer thread.
+        """
+        if self._thread is not None:
+            self._queue.put(_STOP)
+            self._thread.join()
+            self._thread = None
+
+    def submit(self, work: Work) -> Deferred:
+        """
+        Queue C{work}; the Deferred fires (on the reactor thread) with its result once the
+        group it joined committed, or fails with its exception.
+        """
+        d: Deferred = Deferred()
+        self._queue.put((work, d))
+        return d
+
+    def _loop(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is _STOP:
+                return
+            group = [first]
+            stopping = False
+            while len(group) < self._max_group:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is _STOP:
+                    stopping = True
+                    break
+                group.append(item)
+            self._commit_group(group)
+            if stopping:
+                return
+
+    def _commit_group(self, group: list) -> None:
+        runner = self._runner
+        manager, connection = runner.connection_for_thread()
+        retries = runner.retries
+        conflicts = 0
+        pending = list(group)
+        while pending:
+            manager.begin()
+            done: list[tuple[Deferred, Any, Transaction]] = []
+            failed = None
+            for index, (work, d) in enumerate(pending):
+                txn = Transaction(connection, runner.timestamp(), conflicts + 1)
+                try:
+                    with runner.current_transaction(txn):
+                        result = work(txn)
+                except BaseException:
+                    failed = (index, Failure())
+                    break
+                done.append((d, result, txn))
+            if failed is not None:
+                manager.abort()
+                index, failure = failed
+                runner.deliver(pending[index][1], failure, [])
+                del pending[index]
+                continue
+            try:
+                manager.commit()
+            except ConflictError:
+                manager.abort()
+                conflicts += 1
+                if conflicts > retries:
+                    self._fail_all(pending, Failure(TransactionConflict("the writes kept conflicting with other writers")))
+                    return
+                continue
+            except BaseException:
+                manager.abort()
+                self._log.failure("group commit failed")
+                self._fail_all(pending, Failure())
+                return
+            for d, result, txn in done:
+                txn.finish(True)
+                runner.deliver(d, result, txn.changes)
+            return
+
+    def _fail_all(self, pending: list, failure: Failure) -> None:
+        for _work, d in pending:
+            self._runner.deliver(d, failure, [])
