@@ -2,7 +2,7 @@
 VENV ?= .venv
 PYTHON ?= python3
 
-.PHONY: venv run test clean
+.PHONY: venv run test bench clean
 
 $(VENV)/bin/twistd: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,8 +15,19 @@ venv: $(VENV)/bin/twistd
 run: venv
 	$(VENV)/bin/twistd -n harper --config conf/harper.yaml
 
+# The RelStorage tests need PostgreSQL: .ci/postgres.sh installs it (Debian package, as root)
+# when missing and runs a private cluster for the length of the run. The MQTT tests use
+# Debian's mosquitto clients as independent peers.
 test: venv
-	$(VENV)/bin/python -m twisted.trial tests
+	@sh .ci/debian.sh mosquitto-clients
+	@pgdir=$$(mktemp -d /tmp/harper-pg.XXXXXX) && \
+	dsn=$$(sh .ci/postgres.sh start "$$pgdir") && \
+	HARPER_TEST_POSTGRES_DSN="$$dsn" $(VENV)/bin/python -m twisted.trial tests; \
+	status=$$?; sh .ci/postgres.sh stop "$$pgdir" || true; exit $$status
+
+# Benchmarks (needs Debian's wrk); see docs/benchmarks.md.
+bench: venv
+	$(VENV)/bin/python bench/run.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info _trial_temp var

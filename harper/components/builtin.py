@@ -8,6 +8,7 @@ They use only L{IApplicationScope}, the same interface a third-party plugin gets
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import inspect
 import json
@@ -82,7 +83,8 @@ class GraphQLSchemaPlugin(_Plugin):
 
 def _import_module(path: str, application: IApplicationScope) -> Any:
     stem = re.sub(r"\W", "_", os.path.splitext(os.path.relpath(path, application.path.path))[0])
-    prefix = re.sub(r"\W", "_", application.name)
+    # The folder's full path keeps modules of same-named applications apart in sys.modules.
+    prefix = hashlib.sha1(application.path.path.encode("utf-8")).hexdigest()[:12]
     name = f"harper_app_{prefix}_{stem}"
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
@@ -169,6 +171,13 @@ class StaticPlugin(_Plugin):
     name = "static"
     known = {"files": str, "urlPath": str, "index": bool}
 
+    def check(self, options: Any) -> list[str]:
+        problems = super().check(options)
+        files = self.options(options).get("files") if isinstance(options, dict) else None
+        if isinstance(files, str) and (files.startswith("/") or ".." in files.split("/")):
+            problems.append(f"static.files: {files!r} must stay inside the application folder")
+        return problems
+
     def handle_application(self, application: IApplicationScope, options: Any) -> None:
         if options is False:
             return
@@ -225,7 +234,9 @@ def _seed(runtime: Any, source: str, document: dict) -> None:
         key_name = table.primary_key
         for record in document["records"]:
             key = record.get(key_name) if isinstance(record, dict) else None
-            if key is not None and table.resource.table.get(txn, key) is not None:
+            if key is None:
+                raise ComponentError([f"{source}: every seed record needs its {key_name}, so that it is loaded once"])
+            if table.resource.table.get(txn, key) is not None:
                 continue
             table.resource.post(RequestTarget.collection(), record, context)
 

@@ -5,8 +5,11 @@ The storage URI schemes that C{storage.uri} may use.
 A scheme is an extension point: whoever can open a kind of storage registers its scheme with
 a check that lists what is wrong with a URI (see L{register_storage_scheme}). The configuration
 only checks URIs and resolves the file of C{file:} URIs; opening the storage happens elsewhere.
-C{file:} (a FileStorage; C{file:} alone means C{<rootPath>/database/harper.fs}) and
-C{memory:} (a MappingStorage, for tests) are registered here.
+C{file:} (a FileStorage; C{file:} alone means C{<rootPath>/database/harper.fs}),
+C{memory:} (a MappingStorage, for tests), C{zeo:} (L{harper.database.zeo}) and C{postgresql:}
+or C{postgres:} (L{harper.database.relstorage}) are registered here; the checks of the last two
+come from their storage modules, imported (with ZEO or RelStorage) only when such a URI is
+checked, which also registers their openers.
 """
 
 from __future__ import annotations
@@ -102,10 +105,31 @@ def check_memory_uri(uri: str) -> list[str]:
     return []
 
 
+def check_zeo_uri(uri: str) -> list[str]:
+    """
+    Check a C{zeo:} URI: C{zeo:}, C{zeo://host:port} or C{zeo:///path/to/zeo.sock}.
+    """
+    from harper.database import zeo
+
+    return zeo.uri_problems(uri)
+
+
+def check_postgresql_uri(uri: str) -> list[str]:
+    """
+    Check a C{postgresql://user:password@host:port/database} URI.
+    """
+    from harper.database import relstorage
+
+    return relstorage.uri_problems(uri)
+
+
 #: The registry that the configuration uses.
 STORAGE_SCHEMES = StorageSchemes()
 STORAGE_SCHEMES.register("file", check_file_uri)
 STORAGE_SCHEMES.register("memory", check_memory_uri)
+STORAGE_SCHEMES.register("zeo", check_zeo_uri)
+STORAGE_SCHEMES.register("postgresql", check_postgresql_uri)
+STORAGE_SCHEMES.register("postgres", check_postgresql_uri)
 
 
 def register_storage_scheme(scheme: str, check: SchemeCheck) -> None:

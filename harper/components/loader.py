@@ -58,7 +58,7 @@ def read_application_config(path: str) -> dict[str, Any]:
         mark = error.problem_mark
         where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise ComponentError([f"{config_file}{where}: malformed YAML: {error.problem}"]) from error
-    except (OSError, yaml.YAMLError) as error:
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
         raise ComponentError([f"{config_file}: cannot read: {error}"]) from error
     if document is None:
         return {}
@@ -85,7 +85,11 @@ def load_application(
         if plugin is None:
             problems.append(f"{config_file}: {key}: unknown plugin (known: {', '.join(sorted(plugins))})")
             continue
-        problems.extend(f"{config_file}: {problem}" for problem in plugin.check(options))
+        try:
+            found = plugin.check(options)
+        except Exception as error:
+            found = [f"{key}: checking the options failed: {type(error).__name__}: {error}"]
+        problems.extend(f"{config_file}: {problem}" for problem in found)
     if problems:
         raise ComponentError(problems)
     for key, options in settings.items():

@@ -18,6 +18,8 @@ import attr
 from twisted.logger import Logger
 from twisted.python.threadpool import ThreadPool
 
+from harper.auth.access import AccessControl
+from harper.auth.system import system_tables
 from harper.components.application import Application
 from harper.database.events import ChangeFeed
 from harper.database.groupcommit import GroupCommitter
@@ -76,8 +78,10 @@ class Runtime:
     :ivar databases: every table by database (C{databases.data.Dog}).
     :ivar tables: the same object; its attributes default to the C{data} database.
     :ivar registry: exported resources by path.
+    :ivar http_registry: the exports of the applications that enable the C{rest} plugin.
     :ivar feed: committed change events.
     :ivar runner: the transaction runner.
+    :ivar access: users, roles, tokens and the authenticator (once started).
     """
 
     _log = Logger()
@@ -88,6 +92,7 @@ class Runtime:
         self.reactor = reactor
         self.feed = ChangeFeed()
         self.registry = ResourceRegistry()
+        self.http_registry = ResourceRegistry()
         self.databases = Databases()
         self.tables = self.databases
         self.computed = ComputedFunctions()
@@ -95,6 +100,7 @@ class Runtime:
         self.db: Any = None
         self.runner: Optional[TransactionRunner] = None
         self.caller: Optional[ResourceCaller] = None
+        self.access: Optional[AccessControl] = None
         self.writer: Optional[GroupCommitter] = None
         self._pool: Optional[ThreadPool] = None
         self._source_executor = concurrent.futures.ThreadPoolExecutor(8, "harper-source")
@@ -119,10 +125,13 @@ class Runtime:
         if storage.group_commit:
             self.writer = GroupCommitter(self.runner)
             self.writer.start()
-        self.caller = ResourceCaller(self.runner, self.databases, self.writer)
+        blocking_reads = getattr(self.db.storage, "blocking_reads", False)
+        self.caller = ResourceCaller(self.runner, self.databases, self.writer, blocking_reads)
         tables = self._build_tables()
-        for line in self.runner.run_blocking(lambda txn: migrate(txn, tables)):
+        system = system_tables()
+        for line in self.runner.run_blocking(lambda txn: migrate(txn, tables + system)):
             self._log.info("schema: {change}", change=line)
+        self.access = AccessControl.open(self.config, self.runner, system, self.reactor)
         self._register_exports()
         for application in self.applications:
             for callback in application.start_callbacks:
@@ -135,12 +144,15 @@ class Runtime:
         self._source_executor.shutdown(wait=False, cancel_futures=True)
         if self.writer is not None:
             self.writer.stop()
+            self.writer = None
         if self._pool is not None:
             self._pool.stop()
+            self._pool = None
         if self.runner is not None:
             self.runner.close()
         if self.db is not None:
             self.db.close()
+            self.db = None
 
     def cache_for(self, source: Any, policy: CachePolicy) -> SourceCache:
         """
@@ -180,10 +192,16 @@ class Runtime:
     def _register_exports(self) -> None:
         for entry in self.planned:
             application = entry.application
-            for definition in entry.schema.tables:
-                if definition.export_name is not None:
-                    resource = self.resources[(definition.database, definition.name)]
-                    self.registry.register(application.export_path(definition.export_name), resource)
+            exports = [
+                (definition.export_name, self.resources[(definition.database, definition.name)])
+                for definition in entry.schema.tables
+                if definition.export_name is not None
+            ]
             for name, resource in application.resources:
                 resource.tables = self.databases
-                self.registry.register(application.export_path(name), resource)
+                exports.append((name, resource))
+            for name, resource in exports:
+                path = application.export_path(name)
+                self.registry.register(path, resource)
+                if application.rest_options is not None:
+                    self.http_registry.register(path, resource)

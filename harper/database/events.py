@@ -30,6 +30,8 @@ class ChangeEvent:
         L{DELETE}).
     :ivar timestamp: the transaction's timestamp in epoch milliseconds.
     :ivar user: name of the user who made the change, if known.
+    :ivar patched: for L{PATCH}, the names of the attributes the patch set (C{None} when not
+        known); replication merges patches attribute by attribute with it.
     """
 
     database: str
@@ -39,6 +41,7 @@ class ChangeEvent:
     value: Any
     timestamp: float
     user: Optional[str] = None
+    patched: Optional[tuple[str, ...]] = None
 
 
 ChangeListener = Callable[[ChangeEvent], None]

@@ -104,6 +104,7 @@ class GroupCommitter:
                 try:
                     with runner.current_transaction(txn):
                         result = work(txn)
+                        runner.run_commit_steps(txn)
                 except BaseException:
                     failed = (index, Failure())
                     break
@@ -128,11 +129,11 @@ class GroupCommitter:
                 self._log.failure("group commit failed")
                 self._fail_all(pending, Failure())
                 return
-            for d, result, txn in done:
+            for _d, _result, txn in done:
                 txn.finish(True)
-                runner.deliver(d, result, txn.changes)
+            # One wake-up of the reactor for the whole group.
+            runner.deliver_all([(d, result, txn.changes) for d, result, txn in done])
             return
 
     def _fail_all(self, pending: list, failure: Failure) -> None:
-        for _work, d in pending:
-            self._runner.deliver(d, failure, [])
+        self._runner.deliver_all([(d, failure, []) for _work, d in pending])

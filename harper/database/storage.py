@@ -8,6 +8,7 @@ later); C{file:} (FileStorage, the embedded default) and C{memory:} (MappingStor
 
 from __future__ import annotations
 
+import importlib
 import os
 from typing import Callable
 from urllib.parse import urlsplit
@@ -19,6 +20,13 @@ from ZODB.MappingStorage import MappingStorage
 StorageOpener = Callable[[str, str], object]
 
 _openers: dict[str, StorageOpener] = {}
+
+# Backends whose modules register their openers when imported, imported only when used.
+_BACKEND_MODULES = {
+    "zeo": "harper.database.zeo",
+    "postgresql": "harper.database.relstorage",
+    "postgres": "harper.database.relstorage",
+}
 
 
 def register_storage_opener(scheme: str, opener: StorageOpener) -> None:
@@ -63,6 +71,8 @@ def open_database(uri: str, root_path: str, *, cache_size: int = 100_000, pool_s
     :param pool_size: connections expected to be open at once (one per worker thread).
     """
     scheme = urlsplit(uri).scheme or uri.rstrip(":")
+    if scheme not in _openers and scheme in _BACKEND_MODULES:
+        importlib.import_module(_BACKEND_MODULES[scheme])
     opener = _openers.get(scheme)
     if opener is None:
         raise ValueError(f"unsupported storage scheme {scheme!r}")

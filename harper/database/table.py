@@ -163,6 +163,8 @@ class Table:
         event_type: str = PUT,
         expires_at: Optional[float] = None,
         user: Optional[str] = None,
+        stamp: bool = True,
+        patched: Optional[tuple[str, ...]] = None,
     ) -> dict:
         """
         Store C{record} as the whole new value of the record its primary key names; set the
@@ -171,6 +173,9 @@ class Table:
 
         :param expires_at: epoch ms when the record becomes stale; by default the table's
             expiration (or the C{@expiresAt} attribute) decides.
+        :param stamp: C{False} stores C{record} as given, managed time attributes included
+            (a replicated write, already stamped by the node that made it).
+        :param patched: for a L{PATCH}, the attributes the patch set (given to the event).
         """
         store = self.store(txn)
         key = record.get(self.primary_key)
@@ -178,7 +183,8 @@ class Table:
         old_entry = store.records.get(storage_key)
         old = old_entry.value if old_entry is not None else None
         value = dict(record)
-        self._stamp(value, old, txn.timestamp)
+        if stamp:
+            self._stamp(value, old, txn.timestamp)
         self._reindex(store, storage_key, old, value)
         entry_expiry = self._expiry(value, txn.timestamp, expires_at)
         if old_entry is None:
@@ -189,7 +195,7 @@ class Table:
             old_entry.version = txn.timestamp
             old_entry.expires_at = entry_expiry
         txn.record_change(
-            ChangeEvent(self.database, self.name, key, event_type, value, txn.timestamp, user)
+            ChangeEvent(self.database, self.name, key, event_type, value, txn.timestamp, user, patched)
         )
         return value
 
@@ -210,7 +216,7 @@ class Table:
         merged = dict(current)
         merged.update(changes)
         merged[self.primary_key] = current[self.primary_key]
-        return self.put(txn, merged, event_type=PATCH, user=user)
+        return self.put(txn, merged, event_type=PATCH, user=user, patched=tuple(changes))
 
     def delete(self, txn: Transaction, key: Any, *, user: Optional[str] = None) -> bool:
         """

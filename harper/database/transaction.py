@@ -58,6 +58,14 @@ class _Clock:
             self._last = stamp
             return stamp
 
+    def observe(self, stamp: float) -> None:
+        """
+        Make every later timestamp greater than C{stamp} (one seen from another node), as a
+        hybrid logical clock does.
+        """
+        with self._lock:
+            self._last = max(self._last, stamp)
+
 
 class Transaction:
     """
@@ -161,6 +169,7 @@ class TransactionRunner:
         self._clock = _Clock()
         self._connections: list[Any] = []
         self._connections_lock = threading.Lock()
+        self._commit_steps: list[Callable[[Transaction], None]] = []
 
     def run(self, work: Callable[[Transaction], T]) -> Deferred[T]:
         """
@@ -224,6 +233,31 @@ class TransactionRunner:
         """
         return self._clock.now()
 
+    def observe_timestamp(self, stamp: float) -> None:
+        """
+        Make every later transaction timestamp greater than C{stamp}, a timestamp from another
+        node (the receive rule of a hybrid logical clock).
+        """
+        self._clock.observe(stamp)
+
+    def add_commit_step(self, step: Callable[[Transaction], None]) -> Callable[[], None]:
+        """
+        Call C{step(txn)} in every transaction that recorded changes, after its work and
+        before its commit, in the same ZODB transaction (so what C{step} writes commits or
+        aborts with the work); return a function that removes the step. An exception from
+        C{step} aborts the transaction as one from the work would.
+        """
+        self._commit_steps.append(step)
+        return lambda: self._commit_steps.remove(step)
+
+    def run_commit_steps(self, txn: Transaction) -> None:
+        """
+        Run the commit steps for C{txn} if it recorded changes (called by whatever commits).
+        """
+        if txn.changes:
+            for step in tuple(self._commit_steps):
+                step(txn)
+
     @contextlib.contextmanager
     def current_transaction(self, txn: Transaction) -> Iterator[Transaction]:
         """
@@ -240,13 +274,21 @@ class TransactionRunner:
         From a worker thread: emit C{changes}, then fire C{d} with C{outcome} (a result or a
         Failure), on the reactor thread.
         """
+        self.deliver_all([(d, outcome, changes)])
+
+    def deliver_all(self, outcomes: list[tuple[Deferred, Any, list[ChangeEvent]]]) -> None:
+        """
+        Like L{deliver} for several units of work at once, in order, with one wake-up of the
+        reactor thread.
+        """
 
         def fire() -> None:
-            self.feed.emit(changes)
-            if isinstance(outcome, Failure):
-                d.errback(outcome)
-            else:
-                d.callback(outcome)
+            for d, outcome, changes in outcomes:
+                self.feed.emit(changes)
+                if isinstance(outcome, Failure):
+                    d.errback(outcome)
+                else:
+                    d.callback(outcome)
 
         self._reactor.callFromThread(fire)
 
@@ -275,6 +317,7 @@ class TransactionRunner:
             try:
                 with self.current_transaction(txn):
                     result = work(txn)
+                    self.run_commit_steps(txn)
                 manager.commit()
                 committed = True
             except ConflictError:

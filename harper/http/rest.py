@@ -1,118 +1,190 @@
 # -*- test-case-name: tests.http.test_rest -*-
 """
-HTTP to the Resource API: resolve the path, build the target, call the resource in a
-transaction, encode the result.
+HTTP to the Resource API: resolve the path, negotiate the media types, build the target and
+the request context, call the resource in one transaction, and answer.
+
+Collections are encoded while their transaction is still open, so the records of a query are
+never gathered in a list. Every harper error becomes its status with a body
+C{{"error": message}} in the negotiated type; anything else is a 500 whose traceback is
+logged and whose text is not sent.
 """
 
 from __future__ import annotations
 
-from typing import Any, Optional
-from urllib.parse import unquote
+import time
+from typing import Any, Callable, Mapping, Optional
+from urllib.parse import quote
 
-from klein import Klein
-from twisted.internet.defer import Deferred, succeed
+import attr
+from twisted.internet.threads import blockingCallFromThread
 from twisted.logger import Logger
 from twisted.python.failure import Failure
+from twisted.web import resource, server
 from twisted.web.iweb import IRequest
 
 from harper.errors import HarperError, InvalidInput, MethodNotAllowed, NotFound
-from harper.http.encoding import JSON, decode_body, encode_json
+from harper.auth.permissions import require_super_user
+from harper.http import conditional, openapi
+from harper.http.codecs import JSON_CODEC, Codec
+from harper.http.encoding import decode_body
 from harper.http.errors import PayloadTooLarge, UnknownMethod, status_for
+from harper.http.negotiation import accepts_gzip, response_codec
+from harper.http.responses import Answer, send, start
+from harper.http.headers import RequestHeaders
+from harper.http.streaming import CollectionStream, Counted, StreamStopped, is_lazy
+from harper.http.targets import resolve, target_for
 from harper.resources.calls import ResourceCaller
 from harper.resources.context import RequestContext
-from harper.resources.querystring import parse_query
 from harper.resources.registry import ResourceRegistry
 from harper.resources.table import TableResource
 from harper.resources.target import RequestTarget
-from harper.schema.validate import coerce_key
 
-_KNOWN_METHODS = frozenset({"GET", "HEAD", "PUT", "POST", "PATCH", "DELETE", "OPTIONS"})
-_METHOD_CALLS = {"GET": "get", "HEAD": "get", "PUT": "put", "POST": "post", "PATCH": "patch", "DELETE": "delete"}
-_WITH_BODY = frozenset({"PUT", "POST", "PATCH"})
+_CALLS = {b"GET": "get", b"HEAD": "get", b"PUT": "put", b"POST": "post", b"PATCH": "patch", b"DELETE": "delete"}
+_WITH_BODY = frozenset({b"PUT", b"POST", b"PATCH"})
+_READS = frozenset({b"GET", b"HEAD"})
+_WRITES = frozenset({b"PUT", b"PATCH", b"DELETE"})
+#: C{Prefer: count=...} values and whether they allow an estimate.
+_COUNTS = {"count=exact": False, "count=estimated": True}
+#: Collections limited to more records than this (or not limited) are streamed.
+STREAMED_OVER = 1000
+_OPENAPI_PATHS = frozenset({"/openapi", "/openapi/"})
 
 
-def target_for(resource: Any, remainder: Optional[str], query_text: str) -> RequestTarget:
+@attr.frozen
+class _Collection:
     """
-    The target a request path addresses below a resource (see L{ResourceRegistry.resolve}).
+    A collection encoded inside its transaction: the body, how many values it holds and,
+    when the client asked (C{Prefer: count=}), how many records match in all.
     """
-    query = parse_query(query_text)
-    if remainder is None:
-        return RequestTarget(is_collection=bool(query_text), query=query)
-    if remainder == "":
-        return RequestTarget(is_collection=True, query=query, path="")
-    text, attribute = remainder, None
-    definition = getattr(resource, "definition", None)
-    if definition is not None and "." in text:
-        head, _, tail = text.rpartition(".")
-        if definition.attribute(tail) is not None:
-            text, attribute = head, tail
-    key = coerce_key(text, definition) if definition is not None else text
-    return RequestTarget(id=key, query=query, attribute=attribute, path=remainder)
+
+    body: bytes
+    size: int
+    total: Optional[int]
 
 
-def _headers(request: IRequest) -> dict[str, str]:
-    return {
-        name.decode("latin-1").lower(): values[-1].decode("latin-1")
-        for name, values in request.requestHeaders.getAllRawHeaders()
-    }
-
-
-class RestAPI:
+@attr.define
+class _Exchange:
     """
-    The REST routes over a registry of resources.
+    One REST request on its way through L{RestAPI}.
+    """
+
+    request: IRequest
+    method: bytes
+    codec: Codec
+    resource: Any = None
+    target: Optional[RequestTarget] = None
+    context: Optional[RequestContext] = None
+    started: float = 0.0
+    streaming: bool = False
+
+
+class RestAPI(resource.Resource):
+    """
+    The REST interface over a registry of resources, as a twisted.web resource.
 
     :param registry: exported resources by path.
     :param caller: runs resource calls in transactions.
     :param max_body_size: the largest accepted request body, in bytes.
+    :param compression_threshold: larger bodies are gzip-compressed for clients that accept it.
+    :param last_modified: whether record answers carry C{Last-Modified}
+        (C{rest: {lastModified: true}}).
+    :param reactor: the reactor serving the requests; with it, collections that may be large
+        are streamed from a worker thread (see L{harper.http.streaming}); without it, they are
+        encoded whole.
     """
 
-    app = Klein()
+    isLeaf = True
     _log = Logger()
 
-    def __init__(self, registry: ResourceRegistry, caller: ResourceCaller, max_body_size: int) -> None:
+    def __init__(
+        self,
+        registry: ResourceRegistry,
+        caller: ResourceCaller,
+        max_body_size: int,
+        *,
+        compression_threshold: int = 1200,
+        last_modified: bool = False,
+        reactor: Any = None,
+    ) -> None:
+        super().__init__()
         self._registry = registry
         self._caller = caller
         self._max_body_size = max_body_size
+        self._threshold = compression_threshold
+        self._last_modified = last_modified
+        self._reactor = reactor
 
-    def resource(self) -> Any:
+    def resource(self) -> "RestAPI":
         """
-        The twisted.web resource serving the routes.
+        The twisted.web resource serving the REST interface (this object).
         """
-        return self.app.resource()
+        return self
 
-    @app.route("/", branch=True, methods=None)
-    def dispatch(self, request: IRequest) -> Any:
+    def context_for(self, request: IRequest) -> RequestContext:
         """
-        Serve one REST request.
+        The request context of C{request}: the one place the caller's identity is set.
         """
+        return RequestContext(headers=RequestHeaders(request.requestHeaders))
+
+    def render(self, request: IRequest) -> Any:
+        """
+        Serve one REST request; the answer is written when the resource call is done.
+        """
+        exchange = _Exchange(request, request.method, JSON_CODEC)
         try:
-            return self._dispatch(request).addErrback(self._failed, request)
+            self._dispatch(exchange)
         except HarperError as error:
-            return self._error(request, error)
+            self._error(exchange, error)
+        except Exception:
+            self._crashed(Failure(), exchange)
+        return server.NOT_DONE_YET
 
-    def _dispatch(self, request: IRequest) -> Deferred:
-        method = request.method.decode("ascii", "replace")
-        if method not in _KNOWN_METHODS:
-            raise UnknownMethod(f"{method} is not supported")
-        raw_path, _, query_text = request.uri.decode("latin-1").partition("?")
+    # -- the request -----------------------------------------------------------------------
+
+    def _dispatch(self, exchange: _Exchange) -> None:
+        request, method = exchange.request, exchange.method
         try:
-            path = unquote(raw_path.lstrip("/"), errors="strict")
+            uri = request.uri.decode("utf-8")
         except UnicodeDecodeError:
-            raise InvalidInput("the request path is not valid UTF-8") from None
-        resource, remainder = self._registry.resolve(path)
-        if method == "OPTIONS":
-            request.setHeader("Allow", ", ".join(resource.allowed_methods()))
-            request.setResponseCode(204)
-            return succeed(b"")
-        target = target_for(resource, remainder, query_text)
-        context = RequestContext(headers=_headers(request))
-        args: tuple = ()
-        if method in _WITH_BODY:
-            args = (self._body(request),)
-        if method == "POST" and remainder is None:
-            target = RequestTarget(is_collection=True)
-        d = self._caller.call(_METHOD_CALLS[method], resource, target, context, *args)
-        return d.addCallback(self._respond, request, method, resource, target, context)
+            raise InvalidInput("the request URL is not valid UTF-8") from None
+        raw_path, _, query_text = uri.partition("?")
+        if raw_path in _OPENAPI_PATHS and method in _READS:
+            self._openapi(exchange)
+            return
+        found, remainder, suffix = resolve(self._registry, raw_path)
+        exchange.resource = found
+        exchange.codec = response_codec(request.getHeader("accept"), suffix)
+        if method == b"OPTIONS":
+            request.setHeader(b"allow", ", ".join(found.allowed_methods()).encode("ascii"))
+            send(request, 204, b"", None, self._threshold)
+            return
+        call = _CALLS.get(method)
+        if call is None:
+            raise UnknownMethod(f"{method.decode('latin-1')} is not a method harper serves")
+        target = exchange.target = target_for(found, remainder, query_text)
+        if method == b"POST" and remainder is None:
+            target = exchange.target = RequestTarget(is_collection=True, query=target.query)
+        if method == b"DELETE" and target.is_collection and target.query.conditions is None:
+            raise InvalidInput("DELETE on a collection needs a query naming the records to delete")
+        args = (self._body(request),) if method in _WITH_BODY else ()
+        exchange.context = self.context_for(request)
+        exchange.started = time.perf_counter()
+        if self._streams(exchange):
+            self._stream(exchange)
+            return
+        d = self._caller.call(call, found, target, exchange.context, *args, inside=self._inside(exchange))
+        d.addCallback(self._respond, exchange)
+        d.addErrback(self._failed, exchange)
+
+    def _openapi(self, exchange: _Exchange) -> None:
+        """
+        Answer the OpenAPI description of the exported resources (super users only).
+        """
+        request = exchange.request
+        exchange.codec = response_codec(request.getHeader("accept"))
+        require_super_user(self.context_for(request).user, "read the OpenAPI description")
+        description = openapi.document(self._registry.items())
+        send(request, 200, exchange.codec.encode(description), exchange.codec, self._threshold)
 
     def _body(self, request: IRequest) -> Any:
         content = request.content
@@ -122,39 +194,183 @@ class RestAPI:
         content.seek(0)
         return decode_body(request.getHeader("content-type"), content.read())
 
-    def _respond(self, result: Any, request: IRequest, method: str, resource: Any, target: RequestTarget, context: RequestContext) -> bytes:
+    def _inside(self, exchange: _Exchange) -> Callable[[Any], Any]:
+        """
+        What to do with the resource's result inside its transaction: encode a lazy
+        collection (and count its matches when asked).
+        """
+
+        def inside(result: Any) -> Any:
+            if not is_lazy(result):
+                return result
+            counted = Counted(result)
+            body = b"".join(exchange.codec.encode_sequence(counted))
+            return _Collection(body, counted.size, self._total(exchange))
+
+        return inside
+
+    def _total(self, exchange: _Exchange) -> Optional[int]:
+        prefer = exchange.request.getHeader("prefer")
+        estimate = _COUNTS.get(prefer.strip().lower()) if prefer else None
+        if estimate is None or not isinstance(exchange.resource, TableResource):
+            return None
+        return exchange.resource.count(exchange.target, exchange.context, estimate)
+
+    # -- streamed collections --------------------------------------------------------------
+
+    def _streams(self, exchange: _Exchange) -> bool:
+        """
+        Whether to stream the answer: a GET of a table collection that may be large.
+        """
+        if self._reactor is None or exchange.method != b"GET" or not exchange.target.is_collection:
+            return False
+        limit = exchange.target.query.limit
+        return isinstance(exchange.resource, TableResource) and (limit is None or limit > STREAMED_OVER)
+
+    def _stream(self, exchange: _Exchange) -> None:
+        """
+        Run the query on a worker thread and write its records as they are encoded.
+        """
+        request = exchange.request
+        stream = CollectionStream(self._reactor, request, accepts_gzip(request.getHeader("accept-encoding")))
+
+        def inside(values: Any) -> None:
+            total = self._total(exchange)
+            blockingCallFromThread(self._reactor, self._start_stream, exchange, stream, total)
+            # Records already sent may leave the connection's object cache mid-transaction.
+            connection = exchange.context.transaction.connection
+            stream.write_all(exchange.codec.encode_sequence(values), connection.cacheGC)
+
+        work = self._caller.work("get", exchange.resource, exchange.target, exchange.context, inside=inside)
+        d = self._caller.runner.run(work)
+        d.addCallbacks(self._end_stream, self._stream_failed, (exchange,), None, (exchange,))
+
+    def _start_stream(self, exchange: _Exchange, stream: CollectionStream, total: Optional[int]) -> None:
+        request = exchange.request
+        request.setHeader(b"server-timing", conditional.server_timing(time.perf_counter() - exchange.started))
+        if total is not None:
+            query = exchange.target.query
+            size = max(0, min(total - query.offset, total if query.limit is None else query.limit))
+            self._content_range(request, query.offset, size, total)
+        start(request, 200, exchange.codec)
+        if stream.compressed:
+            request.setHeader(b"content-encoding", b"gzip")
+        request.registerProducer(stream, True)
+        exchange.streaming = True
+
+    def _end_stream(self, _: Any, exchange: _Exchange) -> None:
+        request = exchange.request
+        request.unregisterProducer()
+        if request.channel is not None:
+            request.finish()
+
+    def _stream_failed(self, failure: Failure, exchange: _Exchange) -> None:
+        if not exchange.streaming:
+            self._failed(failure, exchange)
+            return
+        request = exchange.request
+        request.unregisterProducer()
+        if failure.check(StreamStopped) or request.channel is None:
+            return
+        self._log.failure("streaming {uri} failed; closing the connection", failure, uri=request.uri)
+        request.channel.transport.abortConnection()
+
+    # -- the answer ------------------------------------------------------------------------
+
+    def _respond(self, result: Any, exchange: _Exchange) -> None:
+        request, method, context = exchange.request, exchange.method, exchange.context
+        request.setHeader(b"server-timing", conditional.server_timing(time.perf_counter() - exchange.started))
         for name, value in context.response_headers.items():
             request.setHeader(name, value)
-        if method == "POST" and isinstance(resource, TableResource):
-            request.setResponseCode(201)
-            request.setHeader("Location", f"{request.path.decode('latin-1').rstrip('/')}/{result[resource.table.primary_key]}")
-        elif method in ("PUT", "PATCH", "DELETE") and (result is None or isinstance(resource, TableResource)):
-            if method == "DELETE" and not result and not target.is_collection:
-                raise NotFound(f"no record {target.id!r} to delete")
-            request.setResponseCode(204)
-            return b""
+        if isinstance(result, _Collection):
+            self._collection(exchange, result)
+            return
+        is_table = isinstance(exchange.resource, TableResource)
+        answer = None if is_table else Answer.from_result(result)
+        if answer is not None:
+            self._answer(exchange, answer)
+        elif method == b"POST" and is_table:
+            self._created(exchange, result)
+        elif method in _WRITES and (result is None or is_table):
+            if method == b"DELETE" and not result and not exchange.target.is_collection:
+                raise NotFound(f"no record {exchange.target.id!r} to delete")
+            send(request, 204, b"", None, self._threshold)
         elif result is None:
-            if method in ("GET", "HEAD"):
-                raise NotFound(f"no record {target.id!r}")
-            request.setResponseCode(204)
-            return b""
-        request.setHeader("Content-Type", JSON)
-        return encode_json(result)
+            if method in _READS:
+                raise NotFound(f"no record {exchange.target.id!r}")
+            send(request, 204, b"", None, self._threshold)
+        elif method in _READS and context.last_modified is not None and self._not_modified(exchange):
+            send(request, 304, b"", None, self._threshold)
+        else:
+            send(request, 200, exchange.codec.encode(result), exchange.codec, self._threshold)
 
-    def _failed(self, failure: Failure, request: IRequest) -> bytes:
+    def _not_modified(self, exchange: _Exchange) -> bool:
+        """
+        Set the validators of the record read; whether C{If-None-Match} names it.
+        """
+        request, version = exchange.request, exchange.context.last_modified
+        tag = conditional.etag(version)
+        request.setHeader(b"etag", tag.encode("ascii"))
+        if self._last_modified:
+            request.setHeader(b"last-modified", conditional.last_modified(version))
+        return conditional.none_match(request.getHeader("if-none-match"), tag)
+
+    def _collection(self, exchange: _Exchange, collection: _Collection) -> None:
+        request = exchange.request
+        if collection.total is not None:
+            self._content_range(request, exchange.target.query.offset, collection.size, collection.total)
+        send(request, 200, collection.body, exchange.codec, self._threshold)
+
+    def _content_range(self, request: IRequest, offset: int, size: int, total: int) -> None:
+        span = f"{offset}-{offset + size - 1}" if size else "*"
+        request.setHeader(b"content-range", f"items {span}/{total}".encode("ascii"))
+
+    def _created(self, exchange: _Exchange, record: Mapping[str, Any]) -> None:
+        request = exchange.request
+        key = record[exchange.resource.table.primary_key]
+        base = request.path.decode("utf-8").rstrip("/")
+        request.setHeader(b"location", f"{base}/{quote(str(key), safe='')}".encode("ascii"))
+        send(request, 201, exchange.codec.encode(record), exchange.codec, self._threshold)
+
+    def _answer(self, exchange: _Exchange, answer: Answer) -> None:
+        request = exchange.request
+        for name, value in answer.headers.items():
+            request.setHeader(name, value)
+        if answer.body is not None:
+            send(request, answer.status, answer.body, None, self._threshold)
+        elif answer.data is None:
+            send(request, answer.status, b"", None, self._threshold)
+        else:
+            send(request, answer.status, exchange.codec.encode(answer.data), exchange.codec, self._threshold)
+
+    # -- failures --------------------------------------------------------------------------
+
+    def _failed(self, failure: Failure, exchange: _Exchange) -> None:
         if failure.check(HarperError):
-            return self._error(request, failure.value)
-        self._log.failure("request {method} {uri} failed", failure, method=request.method, uri=request.uri)
-        request.setResponseCode(500)
-        request.setHeader("Content-Type", JSON)
-        return encode_json({"error": "internal error; see the server log"})
+            self._error(exchange, failure.value)
+        else:
+            self._crashed(failure, exchange)
 
-    def _error(self, request: IRequest, error: HarperError) -> bytes:
+    def _crashed(self, failure: Failure, exchange: _Exchange) -> None:
+        request = exchange.request
+        self._log.failure("{method} {uri} failed", failure, method=exchange.method, uri=request.uri)
+        self._send_error(exchange, 500, "internal error; see the server log")
+
+    def _error(self, exchange: _Exchange, error: HarperError) -> None:
         status = status_for(error)
         if status == 500:
             self._log.error("unexpected error {error!r}", error=error)
-        request.setResponseCode(status)
         if isinstance(error, MethodNotAllowed) and error.allowed:
-            request.setHeader("Allow", ", ".join(error.allowed))
-        request.setHeader("Content-Type", JSON)
-        return encode_json({"error": error.message})
+            exchange.request.setHeader(b"allow", ", ".join(error.allowed).encode("ascii"))
+        self._send_error(exchange, status, error.message)
+
+    def _send_error(self, exchange: _Exchange, status: int, message: str) -> None:
+        request = exchange.request
+        if request.finished:
+            return
+        codec = exchange.codec
+        try:
+            body = codec.encode({"error": message})
+        except Exception:
+            codec, body = JSON_CODEC, JSON_CODEC.encode({"error": message})
+        send(request, status, body, codec, self._threshold)

@@ -220,3 +220,22 @@ class TopicTree:
             if "#" in node.children:
                 matched.append(node.children["#"])
         return matched
+
+
+def filter_matches(topic_filter: str, topic: str) -> bool:
+    """
+    Whether C{topic_filter} (not a shared subscription) matches the topic name C{topic}, with
+    the rules of L{TopicTree}.
+    """
+    if topic_filter == topic:
+        return True
+    if topic.startswith("$") and topic_filter[:1] in ("+", "#"):
+        return False
+    levels = topic.split("/")
+    wanted = topic_filter.split("/")
+    for index, level in enumerate(wanted):
+        if level == "#":
+            return True
+        if index >= len(levels) or (level != "+" and level != levels[index]):
+            return False
+    return len(wanted) == len(levels)

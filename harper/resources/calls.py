@@ -40,33 +40,63 @@ class ResourceCaller:
     :param runner: the transaction runner.
     :param tables: the namespace given to every context.
     :param writer: the group committer, or C{None} to commit each write on the pool.
+    :param blocking_reads: reads wait for a storage server, so the C{"read"} lane runs on the
+        worker pool too.
     """
 
-    def __init__(self, runner: TransactionRunner, tables: "Databases", writer: Optional[GroupCommitter] = None) -> None:
+    def __init__(
+        self,
+        runner: TransactionRunner,
+        tables: "Databases",
+        writer: Optional[GroupCommitter] = None,
+        blocking_reads: bool = False,
+    ) -> None:
         self.runner = runner
         self.tables = tables
         self.writer = writer
+        self.blocking_reads = blocking_reads
 
-    def work(self, method: str, resource: Any, target: RequestTarget, context: RequestContext, *args: Any) -> Callable[[Transaction], Any]:
+    def work(
+        self,
+        method: str,
+        resource: Any,
+        target: RequestTarget,
+        context: RequestContext,
+        *args: Any,
+        inside: Optional[Callable[[Any], Any]] = None,
+    ) -> Callable[[Transaction], Any]:
         """
         The unit of work that calls C{resource.method(target, *args, context)}.
+
+        :param inside: called with the method's result while the transaction is still open
+            (to consume a lazy result); the work returns what it returns. Without it, lazy
+            results are turned into lists.
         """
 
         def call(txn: Transaction) -> Any:
             context.transaction = txn
             context.tables = self.tables
-            return _settled(getattr(resource, method)(target, *args, context))
+            result = getattr(resource, method)(target, *args, context)
+            return inside(result) if inside is not None else _settled(result)
 
         return call
 
-    def call(self, method: str, resource: Any, target: RequestTarget, context: RequestContext, *args: Any) -> Deferred:
+    def call(
+        self,
+        method: str,
+        resource: Any,
+        target: RequestTarget,
+        context: RequestContext,
+        *args: Any,
+        inside: Optional[Callable[[Any], Any]] = None,
+    ) -> Deferred:
         """
         Call C{resource.method} in a new transaction in its lane; the Deferred fires with the
-        result after the commit.
+        result (or what C{inside} made of it, see L{work}) after the commit.
         """
-        work = self.work(method, resource, target, context, *args)
+        work = self.work(method, resource, target, context, *args, inside=inside)
         lane = resource.lane(method) if hasattr(resource, "lane") else "pool"
-        if lane == "read":
+        if lane == "read" and not self.blocking_reads:
             return maybeDeferred(self.runner.read, work)
         if lane == "write" and self.writer is not None:
             return self.writer.submit(work)

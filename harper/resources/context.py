@@ -28,6 +28,8 @@ class RequestContext:
         expiry.
     :ivar loaded_from_source: set when a caching table had to call its source.
     :ivar tables: the L{harper.resources.tables.Tables} namespace, for calls to other tables.
+    :ivar last_modified: the version (epoch ms of the last write) of the record the call
+        read, set by table reads; transports derive C{ETag} and C{Last-Modified} from it.
     """
 
     user: Any = None
@@ -37,6 +39,7 @@ class RequestContext:
     expires_at: Optional[float] = None
     loaded_from_source: bool = False
     tables: Any = None
+    last_modified: Optional[float] = None
 
     @property
     def username(self) -> Optional[str]:

@@ -16,6 +16,7 @@ decimal numbers and the C{number:}, C{boolean:}, C{date:} and C{string:} prefixe
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from datetime import datetime, timezone
@@ -530,9 +531,11 @@ class _Parser:
         return tuple(keys)
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_query(text: str) -> Query:
     """
-    Parse a URL query string in Harper's query language.
+    Parse a URL query string in Harper's query language (memoised: queries are immutable and
+    clients repeat them).
 
     :param text: the raw text after C{?}, still percent-encoded; each token is decoded on its
         own, so an encoded C{%26} inside a value is a literal C{&}.

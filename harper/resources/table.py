@@ -67,6 +67,9 @@ class TableResource(Resource):
         self.feed = feed
         self.cache: Optional[SourceCache] = None
         self.export_name = table.definition.export_name
+        self._may_expire = self.definition.expiration is not None or any(
+            attribute.expires_at for attribute in self.definition.attributes
+        )
 
     def allowed_methods(self) -> tuple[str, ...]:
         """
@@ -107,7 +110,7 @@ class TableResource(Resource):
         table's description.
         """
         if target.is_collection:
-            return self.search(target, context)
+            return self.iterate(target.query, context)
         if target.id is None:
             return self.describe(context)
         record = self.read(target.id, context)
@@ -119,14 +122,16 @@ class TableResource(Resource):
 
     def read(self, key: Any, context: RequestContext) -> Optional[Mapping[str, Any]]:
         """
-        The record C{key}, reading through to the source of a caching table.
+        The record C{key}, reading through to the source of a caching table; sets
+        C{context.last_modified} to its version.
         """
         txn = context.transaction
-        if self.cache is None:
-            return self.table.get(txn, key)
         entry = self.table.entry(txn, key)
         if entry is not None and not self.table.is_expired(entry, txn.timestamp):
+            context.last_modified = entry.version
             return entry.value
+        if self.cache is None:
+            return None
         try:
             fetched, leader = self.cache.fetch(key, txn)
         except Exception:
@@ -138,6 +143,7 @@ class TableResource(Resource):
             return None
         record = dict(fetched.record)
         record[self.table.primary_key] = key
+        context.last_modified = txn.timestamp
         if leader:
             return self.table.put(txn, record, expires_at=self._cache_expiry(fetched, txn.timestamp))
         return record
@@ -156,6 +162,17 @@ class TableResource(Resource):
         projector = self.projector(context)
         for record in QueryExecutor(txn, self.table, self.related).run(typed_query(query, self.definition)):
             yield projector.project(record, query.select)
+
+    def count(self, target: RequestTarget, context: RequestContext, estimate: bool = False) -> int:
+        """
+        How many records match C{target.query}, ignoring its paging; with C{estimate}, an
+        unconditional count is the table's size (expired records not yet swept included).
+        """
+        query = target.query
+        if query.conditions is None and (estimate or not self._may_expire):
+            return self.table.count(context.transaction)
+        executor = QueryExecutor(context.transaction, self.table, self.related)
+        return sum(1 for _ in executor.run(typed_query(Query(query.conditions), self.definition)))
 
     def describe(self, context: RequestContext) -> dict[str, Any]:
         """
@@ -212,6 +229,8 @@ class TableResource(Resource):
             record[self.table.primary_key] = key = self.table.generate_key(txn)
         elif self.table.get(txn, key) is not None:
             raise Conflict(f"{self.table.name} record {key!r} already exists")
+        if self.cache is not None:
+            self.cache.write_through("put", key, record)
         return self.table.put(txn, record, user=context.username)
 
     def patch(self, target: RequestTarget, data: Any, context: RequestContext) -> Any:
@@ -220,8 +239,11 @@ class TableResource(Resource):
         """
         key = self._require_id(target, "PATCH")
         changes = self._validated(data, key, partial=True)
-        if self.read(key, context) is None:
+        current = self.read(key, context)
+        if current is None:
             raise NotFound(f"{self.table.name} record {key!r} not found")
+        if self.cache is not None:
+            self.cache.write_through("put", key, {**current, **changes})
         return self.table.patch(context.transaction, key, changes, user=context.username)
 
     def delete(self, target: RequestTarget, context: RequestContext) -> Any:

@@ -13,9 +13,13 @@ from harper.database.conditions import Condition, Group, Node, Not, Query
 from harper.schema.model import TableDefinition
 
 _NUMERIC = {"Int": int, "Long": int, "BigInt": int, "Float": float}
+#: Types whose values may be the text "null"; for the others C{?attr=null} means no value.
+_TEXTUAL = frozenset({"String", "ID", "Any"})
 
 
 def _cast(text: str, type_name: str) -> Any:
+    if text == "null" and type_name not in _TEXTUAL:
+        return None
     if type_name in _NUMERIC:
         try:
             return _NUMERIC[type_name](text)

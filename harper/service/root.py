@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 from twisted.application import service
 from twisted.internet import endpoints
@@ -20,7 +20,15 @@ from harper.components.runtime import Runtime
 from harper.errors import StartupError
 from harper.http.rest import RestAPI
 from harper.http.site import HarperRoot, make_site
+from harper.mqtt.service import BrokerService, build_broker
+from harper.mqtt.websocket import MQTTWebSocketChannel
+from harper.operations.api import OperationsAPI, default_operations
+from harper.operations.scope import OperationScope
+from harper.replication.cluster import ReplicationCluster
+from harper.replication.replica import Replica
+from harper.replication.settings import settings_from_config
 from harper.service.sweeper import ExpirationSweeper, scan_interval
+from harper.websocket.resource import RealtimeResource
 
 
 def listen_description(host: str, port: int) -> str:
@@ -38,6 +46,8 @@ class HarperService(service.MultiService):
     :param config: the validated configuration.
     :param runtime: the runtime to start (database, tables, registry).
     :param reactor: the reactor to listen with.
+    :ivar exit_status: 1 once the service has refused to start (the runtime failed or a
+        port could not be listened on), else 0; the process should exit with it.
     """
 
     _log = Logger()
@@ -49,20 +59,27 @@ class HarperService(service.MultiService):
         self._reactor = reactor
         self._ports: list[Any] = []
         self.http_port: Optional[Any] = None
+        self.operations_port: Optional[Any] = None
+        self.exit_status = 0
 
     def startService(self) -> None:
         try:
             self.runtime.start()
-        except Exception as error:
-            message = error.message if isinstance(error, StartupError) else f"{type(error).__name__}: {error}"
-            self._log.failure("harper cannot start: {message}", message=message)
-            sys.stderr.write(f"harper cannot start: {message}\n")
+        except StartupError as error:
             self.runtime.stop()
-            self._reactor.callWhenRunning(self._reactor.stop)
+            self._refuse_to_start(error.problems)
+            return
+        except Exception as error:
+            self._log.failure("the runtime failed to start")
+            self.runtime.stop()
+            self._refuse_to_start([f"{type(error).__name__}: {error}"])
             return
         self._add_children()
+        self._start_replication()
         super().startService()
+        self._listen_mqtt()
         self._listen_http()
+        self._listen_operations()
 
     def _add_children(self) -> None:
         intervals = [i for i in map(scan_interval, self.runtime.resources.values()) if i]
@@ -85,6 +102,28 @@ class HarperService(service.MultiService):
                 ssh_key_dir=os.path.join(self.config.root_path, "keys"),
             ).setServiceParent(self)
 
+    def _start_replication(self) -> None:
+        """
+        Join the cluster when C{replication.hostname} is set: log this node's changes, listen
+        on C{replication.port} and replicate with the routes (docs/clustering.md). The
+        cluster service becomes C{self.replication} (C{None} when replication is off).
+        """
+        self.replication: Optional[ReplicationCluster] = None
+        try:
+            settings = settings_from_config(self.config)
+        except StartupError as error:
+            self._refuse_to_start(error.problems)
+            return
+        if settings is None:
+            return
+        tables = {key: resource.table for key, resource in self.runtime.resources.items()}
+        replica = Replica(settings.node, self.runtime.runner, tables, settings.databases, self.runtime.writer)
+        self.replication = ReplicationCluster(settings, replica, self._reactor)
+        self.replication.setServiceParent(self)
+        self.replication.ready.addErrback(lambda failure: self._refuse_to_start(
+            [f"replication.port: cannot listen on port {settings.port}: {failure.getErrorMessage()}"]
+        ))
+
     def _console_namespace(self) -> dict:
         return build_namespace(
             config=self.config,
@@ -93,30 +132,90 @@ class HarperService(service.MultiService):
             service=self,
         )
 
+    def _listen(self, key: str, port: int, description: str, factory: Any) -> Any:
+        """
+        Listen with C{factory} on the endpoint C{description}; a failure to listen stops the
+        daemon with a message naming the config C{key}. The Deferred fires with the port.
+        """
+        endpoint = endpoints.serverFromString(self._reactor, description)
+
+        def listening(listening_port: Any) -> Any:
+            self._ports.append(listening_port)
+            self._log.info("{key} listening on {address}", key=key, address=listening_port.getHost())
+            return listening_port
+
+        def refused(failure: Any) -> None:
+            self._refuse_to_start([f"{key}: cannot listen on port {port}: {failure.getErrorMessage()}"])
+
+        return endpoint.listen(factory).addCallbacks(listening, refused)
+
     def _listen_http(self) -> None:
+        """
+        Serve REST, static files, WebSocket/SSE subscriptions and MQTT over WebSocket on
+        C{http.port}.
+        """
         http = self.config.http
         if not http.port:
             return
-        rest = RestAPI(self.runtime.registry, self.runtime.caller, http.max_body_size)
+        authenticate = self.runtime.access.authenticator.authenticate
+        rest = RestAPI(self.runtime.http_registry, self.runtime.caller, http.max_body_size)
         mounts = [
             (application.export_path(url_path), resource)
             for application in self.runtime.applications
             for url_path, resource in application.http_resources
         ]
-        site = make_site(HarperRoot(rest, mounts))
-        endpoint = endpoints.serverFromString(self._reactor, listen_description(http.host, http.port))
-        endpoint.listen(site).addCallbacks(self._listening, self._cannot_listen, errbackArgs=(http.port,))
+        mqtt = MQTTWebSocketChannel.factory(self.mqtt.broker) if self.config.mqtt.web_socket else None
+        root = RealtimeResource(
+            HarperRoot(rest, mounts), self.runtime.http_registry, self.runtime.caller, authenticate,
+            mqtt=mqtt, web_socket=True,
+        )
+        self._listen("http.port", http.port, listen_description(http.host, http.port), make_site(root)).addCallback(
+            lambda port: setattr(self, "http_port", port)
+        )
 
-    def _listening(self, port: Any) -> None:
-        self._ports.append(port)
-        self.http_port = port
-        self._log.info("HTTP listening on {address}", address=port.getHost())
+    def _listen_operations(self) -> None:
+        operations = self.config.operations_api
+        if not operations.port:
+            return
+        scope = OperationScope.of_runtime(self.runtime, self._reactor)
+        api = OperationsAPI(scope, default_operations(), self.config.http.max_body_size)
+        description = listen_description(operations.host, operations.port)
+        self._listen("operationsApi.port", operations.port, description, make_site(api.resource())).addCallback(
+            lambda port: setattr(self, "operations_port", port)
+        )
 
-    def _cannot_listen(self, failure: Any, port: int) -> None:
-        self._log.critical("cannot listen on port {port}: {reason}; stopping", port=port, reason=failure.getErrorMessage())
-        self._reactor.stop()
+    def _listen_mqtt(self) -> None:
+        """
+        Start the MQTT broker (first: MQTT over WebSocket on the HTTP port uses it too), then
+        its listeners on C{mqtt.port} and, with TLS configured, C{mqtt.securePort}.
+        """
+        mqtt, tls = self.config.mqtt, self.config.tls
+        self.mqtt = BrokerService(build_broker(self.runtime, self._reactor), self.runtime.feed)
+        self.mqtt.setServiceParent(self)
+        if mqtt.port:
+            self._listen("mqtt.port", mqtt.port, listen_description(mqtt.host, mqtt.port), self.mqtt.factory())
+        if mqtt.secure_port and tls.certificate and tls.private_key:
+            secure = listen_description(mqtt.host, mqtt.secure_port).replace("tcp:", "ssl:", 1)
+            secure += (f":privateKey={endpoints.quoteStringArgument(tls.private_key)}"
+                       f":certKey={endpoints.quoteStringArgument(tls.certificate)}")
+            self._listen("mqtt.securePort", mqtt.secure_port, secure, self.mqtt.factory())
+
+    def _refuse_to_start(self, problems: Sequence[str]) -> None:
+        """
+        Report C{problems} in the log and on the operator's terminal (twistd sends
+        C{sys.stderr} to the log), set L{exit_status} to 1 and stop the reactor.
+        """
+        message = StartupError(problems).message
+        self._log.critical("{message}", message=message)
+        sys.__stderr__.write(f"{message}\n")
+        sys.__stderr__.flush()
+        self.exit_status = 1
+        self._reactor.callWhenRunning(self._reactor.stop)
 
     def stopService(self) -> Any:
+        if not self.running:
+            # Never started, or refused to start: the runtime is already stopped.
+            return None
         for port in self._ports:
             port.stopListening()
         self._ports.clear()

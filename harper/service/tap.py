@@ -9,6 +9,8 @@ problem.
 
 from __future__ import annotations
 
+import atexit
+import os
 import sys
 from typing import Any
 
@@ -67,11 +69,28 @@ def build_service(options: Options, reactor: Any) -> HarperService:
 def makeService(options: Options) -> HarperService:
     """
     The service twistd runs; exits with the list of problems when harper cannot start.
+
+    A service that refuses to start once the reactor runs (see
+    L{HarperService.exit_status}) makes the process exit with status 1, after twistd has
+    cleaned up.
     """
     from twisted.internet import reactor
 
     try:
-        return build_service(options, reactor)
+        harper = build_service(options, reactor)
     except StartupError as error:
         sys.stderr.write(f"{error.message}\n")
         raise SystemExit(1)
+    atexit.register(_exit_with_status, harper)
+    return harper
+
+
+def _exit_with_status(harper: HarperService) -> None:
+    """
+    At interpreter exit, end the process with C{harper}'s exit status when it is not 0:
+    twistd itself always exits with 0 once the reactor has run.
+    """
+    if harper.exit_status:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(harper.exit_status)

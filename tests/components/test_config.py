@@ -340,9 +340,9 @@ class StorageTests(ConfigTestCase):
         A scheme nobody registered is rejected, listing those that are.
         """
         self.assertEqual(
-            self.problems("storage: {uri: 'zeo://x:1'}"),
-            ["harper.yaml: storage.uri: unsupported storage scheme 'zeo' "
-             "(supported: file, memory)"],
+            self.problems("storage: {uri: 'ftp://x:1'}"),
+            ["harper.yaml: storage.uri: unsupported storage scheme 'ftp' "
+             "(supported: file, memory, postgres, postgresql, zeo)"],
         )
 
     def test_not_a_uri(self) -> None:
@@ -497,7 +497,7 @@ class WholeConfigTests(ConfigTestCase):
         Every problem of every source is listed in one ConfigError, whose message shows them
         one per line.
         """
-        text = "htp: {}\nhttp: {port: abc}\nlogging: {level: loud}\nstorage: {uri: 'zeo://x'}\n"
+        text = "htp: {}\nhttp: {port: abc}\nlogging: {level: loud}\nstorage: {uri: 'ftp://x'}\n"
         error = self.assertRaises(
             ConfigError, self.load, text, overrides=["mqtt.port=-1"],
             environ={"HARPER_ADMIN_PASSWORD": "pw"},

@@ -10,6 +10,7 @@ from twisted.trial.unittest import TestCase
 
 from harper.pubsub.topics import (
     TopicTree,
+    filter_matches,
     parse_shared_subscription,
     validate_filter,
     validate_topic,
@@ -205,3 +206,24 @@ class TopicTreeTests(TestCase):
         """
         self.assertRaises(ValueError, self.tree.subscribe, "a/#/b", 1)
         self.assertRaises(ValueError, self.tree.match, "a/+")
+
+
+class FilterMatchesTests(TestCase):
+    """
+    L{filter_matches} agrees with L{TopicTree}.
+    """
+
+    def test_agrees_with_tree(self) -> None:
+        """
+        For a set of filters and topics, a filter matches a topic exactly when the tree
+        returns it for that topic.
+        """
+        filters = ["a", "a/b", "a/+", "+/b", "#", "a/#", "+", "+/+", "$SYS/#", "a/+/c", "/+", "+/#"]
+        topics = ["a", "a/b", "a/b/c", "b", "/b", "$SYS/x", "a/", "/"]
+        tree = TopicTree()
+        for topic_filter in filters:
+            tree.subscribe(topic_filter, topic_filter)
+        for topic in topics:
+            expected = {f for f, _ in tree.match(topic)}
+            found = {f for f in filters if filter_matches(f, topic)}
+            self.assertEqual(found, expected, topic)

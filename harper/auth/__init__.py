@@ -1,0 +1,3 @@
+"""
+Users, roles, passwords, tokens and the permission checks every transport applies.
+"""

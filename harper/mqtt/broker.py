@@ -1,0 +1,398 @@
+# -*- test-case-name: tests.mqtt.test_broker -*-
+"""
+The broker: routes messages between sessions through the pubsub hub, keeps the sessions that
+outlive their connections and the retained messages, publishes wills, and hands topics that
+name resources to L{harper.mqtt.mapping.ResourceTopics}.
+
+Non-retained messages to plain topics never open a transaction, except to queue a QoS 1 or 2
+message for a persistent session whose client is away; retained messages, resource writes and
+persistent session changes are acknowledged only once committed.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, Callable, Optional
+
+import attr
+from twisted.internet.defer import Deferred, gatherResults, succeed
+from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
+
+from harper.errors import InvalidInput
+from harper.mqtt.inbound import ProtocolViolation
+from harper.mqtt.mapping import ResourceTopics
+from harper.mqtt.message import Delivery, Message
+from harper.mqtt.packets import ReasonCode, RetainHandling, Will
+from harper.mqtt.reasons import SUCCESS, Outcome, outcome_for
+from harper.mqtt.retained import RetainedMessages
+from harper.mqtt.session import SessionSettings
+from harper.mqtt.state import NEVER_EXPIRES, SessionState, Subscription
+from harper.mqtt.store import MemoryStore
+from harper.mqtt.wills import Wills
+from harper.pubsub.hub import Hub
+from harper.pubsub.topics import parse_shared_subscription, validate_filter
+
+#: C{authenticate(username, password, client_address)}: fires with the user, or C{None} to
+#: refuse the credentials.
+Authenticate = Callable[[str, bytes, str], Deferred]
+
+
+@attr.frozen
+class Verdict(Outcome):
+    """
+    The outcome of authentication: a failure code, or the user (C{None} when anonymous).
+    """
+
+    user: Any = None
+
+
+class Broker:
+    """
+    Everything the MQTT sessions of one daemon share.
+
+    :param clock: timers (will delay, session expiry) and message timestamps.
+    :param store: the durable store (L{harper.mqtt.store.BrokerStore}); nothing survives a
+        restart with the default L{MemoryStore}.
+    :param resources: the resource topics, or C{None} for a broker of plain topics only.
+    :param authenticate: checks CONNECT credentials; without it every login is refused.
+    :param require_authentication: refuse clients that send no user name (Harper's
+        C{mqtt.requireAuthentication}).
+    :param settings: the limits of each session.
+    """
+
+    _log = Logger()
+
+    def __init__(self, clock: IReactorTime, store: Any = None,
+                 resources: Optional[ResourceTopics] = None,
+                 authenticate: Optional[Authenticate] = None,
+                 require_authentication: bool = True,
+                 settings: SessionSettings = SessionSettings()) -> None:
+        self.clock = clock
+        self.store = store if store is not None else MemoryStore()
+        self.resources = resources
+        self.settings = settings
+        self.hub = Hub()
+        self.retained = RetainedMessages(self.store)
+        self.sessions: dict[str, SessionState] = {}
+        self._authenticate = authenticate
+        self._require_authentication = require_authentication
+        self._stored: set[str] = set()
+        self._queued: list[tuple[str, Delivery]] = []
+        self.wills = Wills(clock, self._publish_will)
+        self._expiries: dict[str, Any] = {}
+        self._stopping = False
+
+    # -- life ------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """
+        Restore the retained messages and persistent sessions from the store (blocking).
+        """
+        retained, sessions = self.store.load(self.settings.max_queued)
+        self.retained.load(retained)
+        for state in sessions:
+            self._adopt(state)
+            for topic_filter in state.subscriptions:
+                self.hub.subscribe(topic_filter, state)
+            self._stored.add(state.client_id)
+            self._schedule_expiry(state)
+        self._log.info("MQTT broker restored {retained} retained messages and {sessions} "
+                       "sessions", retained=len(retained), sessions=len(sessions))
+
+    def stop(self) -> Deferred:
+        """
+        Disconnect every client (without publishing wills) and store the persistent sessions;
+        fires once they are stored.
+        """
+        self._stopping = True
+        self.wills.clear()
+        for client_id in list(self._expiries):
+            self._cancel(self._expiries, client_id)
+        for state in list(self.sessions.values()):
+            if state.connection is not None:
+                state.connection.will = None
+                state.connection.disconnect(ReasonCode.SERVER_SHUTTING_DOWN, "the server is shutting down")
+        saves = [self.store.save_session(state) for state in self.sessions.values() if state.persistent]
+        return gatherResults(saves, consumeErrors=True)
+
+    def _adopt(self, state: SessionState) -> None:
+        state.max_queued = self.settings.max_queued
+        state.on_queued = self._queue_durably
+        self.sessions[state.client_id] = state
+
+    def _queue_durably(self, state: SessionState, delivery: Delivery) -> None:
+        self._queued.append((state.client_id, delivery))
+
+    # -- connecting ------------------------------------------------------------------------
+
+    def assign_client_id(self) -> str:
+        """
+        A new unique client identifier, for a client that sent none (MQTT-3.1.3-6).
+        """
+        return f"harper-{uuid.uuid4().hex}"
+
+    def authenticate(self, username: Optional[str], password: Optional[bytes], address: str) -> Deferred:
+        """
+        Check CONNECT credentials; fires with a L{Verdict}.
+        """
+        if username is None and password is None:
+            if self._require_authentication:
+                return succeed(Verdict(ReasonCode.NOT_AUTHORIZED, "a user name and password are required"))
+            return succeed(Verdict())
+        refused = Verdict(ReasonCode.BAD_USER_NAME_OR_PASSWORD, "wrong user name or password")
+        if self._authenticate is None:
+            return succeed(refused)
+        d = self._authenticate(username or "", password or b"", address)
+        return d.addCallback(lambda user: refused if user is None else Verdict(user=user))
+
+    def open_session(self, session: Any, client_id: str, clean_start: bool, expiry: int) -> tuple[SessionState, bool]:
+        """
+        Attach a connected client to its session: take it over from another connection
+        (MQTT-3.1.4-3), start a new one or resume the stored one.
+
+        :return: the session state, and whether it existed (Session Present).
+        """
+        existing = self.sessions.get(client_id)
+        if existing is not None and existing.connection is not None:
+            existing.connection.disconnect(ReasonCode.SESSION_TAKEN_OVER, "another connection took over the session")
+            existing = self.sessions.get(client_id)
+        self.wills.cancel(client_id)
+        self._cancel(self._expiries, client_id)
+        if existing is not None and clean_start:
+            self._discard(existing)
+            existing = None
+        state = existing if existing is not None else SessionState(client_id)
+        self._adopt(state)
+        state.expiry_interval = expiry
+        state.connection = session
+        state.disconnected_at = None
+        state.may_read = self.resources.reader(session.user) if self.resources else state.may_read
+        if not state.persistent and client_id in self._stored:
+            self._forget(client_id)
+        return state, existing is not None
+
+    def session_ended(self, session: Any, will: Optional[Will]) -> None:
+        """
+        A connection ended: schedule its will, and end or keep its session.
+        """
+        state = session.state
+        expiry = state.expiry_interval if state is not None else 0
+        if will is not None:
+            self.wills.schedule(session.client_id, will, session.user, expiry)
+        if state is None or state.connection is not session:
+            return
+        state.connection = None
+        state.disconnected_at = self.clock.seconds()
+        if not state.persistent:
+            self._discard(state)
+            return
+        if not self._stopping:
+            self._schedule_expiry(state)
+            self._save(state)
+
+    # -- wills and expiry ------------------------------------------------------------------
+
+    def _publish_will(self, client_id: str, message: Message, user: Any) -> None:
+        self._log.info("publishing the will of {client} on {topic}", client=client_id, topic=message.topic)
+        outcome = self.publish_as(user, message, None)
+        if isinstance(outcome, Deferred):
+            self._logged(outcome, "publishing a will")
+
+    def _schedule_expiry(self, state: SessionState) -> None:
+        if state.expiry_interval >= NEVER_EXPIRES or state.connection is not None:
+            return
+        elapsed = self.clock.seconds() - (state.disconnected_at or self.clock.seconds())
+        delay = max(0.0, state.expiry_interval - elapsed)
+        self._expiries[state.client_id] = self.clock.callLater(delay, self._expire, state)
+
+    def _expire(self, state: SessionState) -> None:
+        self._expiries.pop(state.client_id, None)
+        self.wills.publish_now(state.client_id)
+        if self.sessions.get(state.client_id) is state and state.connection is None:
+            self._log.info("session of {client} expired", client=state.client_id)
+            self._discard(state)
+
+    def _cancel(self, calls: dict[str, Any], client_id: str) -> None:
+        call = calls.pop(client_id, None)
+        if call is not None and call.active():
+            call.cancel()
+
+    def _discard(self, state: SessionState) -> None:
+        for topic_filter in state.subscriptions:
+            self.hub.unsubscribe(topic_filter, state)
+            self._close_custom(state, topic_filter)
+        if self.sessions.get(state.client_id) is state:
+            del self.sessions[state.client_id]
+        self._cancel(self._expiries, state.client_id)
+        if state.client_id in self._stored:
+            self._forget(state.client_id)
+
+    def _forget(self, client_id: str) -> None:
+        self._stored.discard(client_id)
+        self._logged(self.store.delete_session(client_id), "forgetting a session")
+
+    def _save(self, state: SessionState) -> Deferred:
+        self._stored.add(state.client_id)
+        return self._logged(self.store.save_session(state), "storing a session")
+
+    def _logged(self, d: Deferred, what: str) -> Deferred:
+        def failed(failure: Any) -> None:
+            self._log.failure("{what} failed", failure, what=what)
+
+        return d.addErrback(failed)
+
+    # -- publishing ------------------------------------------------------------------------
+
+    def publish(self, session: Any, message: Message) -> Any:
+        """
+        Route a message a client published; returns an L{Outcome}, or a Deferred firing with
+        one once the message is stored.
+        """
+        return self.publish_as(session.user, message, session.content_type)
+
+    def publish_as(self, user: Any, message: Message, content_type: Optional[str]) -> Any:
+        """
+        Route C{message} with the permissions of C{user}.
+        """
+        if self.resources is not None:
+            try:
+                found = self.resources.resolve(message.topic)
+            except InvalidInput as error:
+                return Outcome(ReasonCode.TOPIC_NAME_INVALID, error.message)
+            if found is not None:
+                return self.resources.publish(user, found, message, content_type)
+        if message.retain:
+            d = self.retained.retain(message).addCallback(lambda _: self.route(message))
+            return d.addCallbacks(lambda _: SUCCESS, lambda failure: outcome_for(failure.value))
+        d = self.route(message)
+        return SUCCESS if d is None else d.addCallbacks(lambda _: SUCCESS, lambda f: outcome_for(f.value))
+
+    def route(self, message: Message) -> Optional[Deferred]:
+        """
+        Deliver C{message} to its subscribers; when some were queued for absent clients,
+        return a Deferred that fires once they are stored.
+        """
+        self.hub.publish(message.topic, message)
+        if not self._queued:
+            return None
+        queued, self._queued = self._queued, []
+        return self.store.append_queued(queued)
+
+    def change_committed(self, event: Any) -> None:
+        """
+        A change feed listener: deliver a committed resource change to its topic.
+        """
+        if self.resources is None:
+            return
+        message = self.resources.message_for(event, self.clock.seconds())
+        if message is not None:
+            d = self.route(message)
+            if d is not None:
+                self._logged(d, "queuing a resource change")
+
+    # -- subscriptions ---------------------------------------------------------------------
+
+    def subscribe(self, session: Any, subscriptions: list[Subscription]) -> Deferred:
+        """
+        Add subscriptions; fires with the SUBACK reason codes and the accepted subscriptions
+        with whether each is new.
+        """
+        state: SessionState = session.state
+        codes, accepted = [], []
+        for subscription in subscriptions:
+            code = self._refusal(session, subscription)
+            if code is not None:
+                codes.append(code)
+                continue
+            topic_filter = subscription.topic_filter
+            new = topic_filter not in state.subscriptions
+            state.subscriptions[topic_filter] = subscription
+            self.hub.subscribe(topic_filter, state)
+            if new:
+                self._subscribe_custom(session, state, topic_filter)
+            codes.append(subscription.options.qos)
+            accepted.append((subscription, new))
+        d = self._save(state) if accepted and state.persistent else succeed(None)
+        return d.addCallback(lambda _: (codes, accepted))
+
+    def _subscribe_custom(self, session: Any, state: SessionState, topic_filter: str) -> None:
+        if self.resources is None or parse_shared_subscription(topic_filter):
+            return
+        clock = self.clock
+
+        def deliver(message: Message) -> None:
+            message.created = clock.seconds()
+            state.deliver(message, (topic_filter,))
+
+        subscription = self.resources.subscribe_custom(session.user, topic_filter, deliver)
+        if subscription is not None:
+            state.resource_subscriptions[topic_filter] = subscription
+
+    def _close_custom(self, state: SessionState, topic_filter: str) -> None:
+        subscription = state.resource_subscriptions.pop(topic_filter, None)
+        if subscription is not None:
+            subscription.close()
+
+    def _refusal(self, session: Any, subscription: Subscription) -> Optional[int]:
+        topic_filter = subscription.topic_filter
+        try:
+            validate_filter(topic_filter)
+            shared = parse_shared_subscription(topic_filter)
+        except ValueError:
+            return ReasonCode.TOPIC_FILTER_INVALID
+        if shared is not None and subscription.options.no_local:
+            raise ProtocolViolation(ReasonCode.PROTOCOL_ERROR,
+                                    "No Local on a shared subscription (MQTT-3.8.3-4)")
+        plain = shared[1] if shared else topic_filter
+        if self.resources is not None and not self.resources.may_subscribe(session.user, plain):
+            return ReasonCode.NOT_AUTHORIZED
+        return None
+
+    def send_retained(self, session: Any, accepted: list[tuple[Subscription, bool]]) -> None:
+        """
+        Send the retained messages (and current records) of new subscriptions, as their
+        Retain Handling option asks (MQTT-3.3.1-9 to MQTT-3.3.1-11); shared subscriptions get
+        none (MQTT 5 section 4.8.2).
+        """
+        now = self.clock.seconds()
+        for subscription, new in accepted:
+            handling = subscription.options.retain_handling
+            topic_filter = subscription.topic_filter
+            if handling == RetainHandling.DO_NOT_SEND or parse_shared_subscription(topic_filter):
+                continue
+            if handling == RetainHandling.SEND_IF_NEW_SUBSCRIPTION and not new:
+                continue
+            for message in self.retained.matching(topic_filter, now):
+                self._send_retained(session, subscription, message)
+            if self.resources is not None:
+                d = self.resources.current(session.user, topic_filter, now)
+                d.addCallback(self._send_all_retained, session, subscription)
+                self._logged(d, "reading current records")
+
+    def _send_all_retained(self, messages: list[Message], session: Any, subscription: Subscription) -> None:
+        for message in messages:
+            self._send_retained(session, subscription, message)
+
+    def _send_retained(self, session: Any, subscription: Subscription, message: Message) -> None:
+        state = session.state
+        if state is None or state.connection is not session:
+            return
+        identifiers = (subscription.identifier,) if subscription.identifier else ()
+        state.enqueue(Delivery(message, min(message.qos, subscription.options.qos), True, identifiers))
+
+    def unsubscribe(self, session: Any, topic_filters: tuple[str, ...]) -> Deferred:
+        """
+        Remove subscriptions; fires with the UNSUBACK reason codes.
+        """
+        state: SessionState = session.state
+        codes = []
+        for topic_filter in topic_filters:
+            if state.subscriptions.pop(topic_filter, None) is not None:
+                self.hub.unsubscribe(topic_filter, state)
+                self._close_custom(state, topic_filter)
+                codes.append(ReasonCode.SUCCESS)
+            else:
+                codes.append(ReasonCode.NO_SUBSCRIPTION_EXISTED)
+        d = self._save(state) if state.persistent else succeed(None)
+        return d.addCallback(lambda _: codes)

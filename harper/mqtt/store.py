@@ -1,0 +1,200 @@
+# -*- test-case-name: tests.mqtt.test_store -*-
+"""
+What the broker keeps across restarts, in ZODB: the retained messages of plain topics and the
+sessions that outlive their connections (subscriptions, in-flight and queued messages, QoS 2
+packet identifiers awaiting release).
+
+Everything lives under one persistent L{BrokerRoot} in the database root, written through the
+transaction runner (the group commit when it is on), so a Deferred from this module fires once
+the write is durable. L{MemoryStore} has the same methods and keeps nothing, for a broker
+without a database.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterable
+
+from BTrees.IOBTree import IOBTree
+from BTrees.OOBTree import OOBTree
+from persistent import Persistent
+from twisted.internet.defer import Deferred, succeed
+
+from harper.mqtt.message import Delivery, Message
+from harper.mqtt.state import SessionState
+
+_ROOT_KEY = "harper.mqtt"
+
+#: Runs a unit of work C{work(transaction)} in a transaction; fires after the commit.
+Transact = Callable[[Callable[[Any], Any]], Deferred]
+
+
+class BrokerRoot(Persistent):
+    """
+    The broker's persistent state.
+
+    :ivar retained: topic to the L{Message.to_record} of its retained message.
+    :ivar sessions: client identifier to L{StoredSession}.
+    """
+
+    def __init__(self) -> None:
+        self.retained = OOBTree()
+        self.sessions = OOBTree()
+
+
+class StoredSession(Persistent):
+    """
+    One persistent session: its L{SessionState.to_record} and its queue, kept apart so that
+    queuing a message for an absent client appends one entry instead of rewriting the session.
+
+    :ivar record: the session without its queue.
+    :ivar queue: sequence number to the L{Delivery.to_record} of a queued delivery.
+    """
+
+    def __init__(self, record: dict[str, Any]) -> None:
+        self.record = record
+        self.queue = IOBTree()
+        self.next_sequence = 0
+
+    def append(self, delivery: dict[str, Any]) -> None:
+        """
+        Queue one delivery.
+        """
+        self.queue[self.next_sequence] = delivery
+        self.next_sequence += 1
+
+    def replace(self, record: dict[str, Any], queue: Iterable[dict[str, Any]]) -> None:
+        """
+        Store a new snapshot of the session and its queue.
+        """
+        self.record = record
+        self.queue.clear()
+        self.next_sequence = 0
+        for delivery in queue:
+            self.append(delivery)
+
+
+def _root(txn: Any) -> BrokerRoot:
+    root = txn.connection.root()
+    broker_root = root.get(_ROOT_KEY)
+    if broker_root is None:
+        broker_root = root[_ROOT_KEY] = BrokerRoot()
+    return broker_root
+
+
+class BrokerStore:
+    """
+    The broker's state in ZODB.
+
+    :param transact: runs a unit of work in a transaction (the group committer's C{submit} or
+        the runner's C{run}).
+    :param run_blocking: runs a unit of work in a transaction in the calling thread (for
+        L{load} at start-up).
+    """
+
+    def __init__(self, transact: Transact, run_blocking: Callable[[Callable[[Any], Any]], Any]) -> None:
+        self._transact = transact
+        self._run_blocking = run_blocking
+
+    def load(self, max_queued: int) -> tuple[list[Message], list[SessionState]]:
+        """
+        Read the retained messages and the sessions (blocking: call at start-up).
+        """
+
+        def read(txn: Any) -> tuple[list[Message], list[SessionState]]:
+            root = _root(txn)
+            retained = [Message.from_record(record) for record in root.retained.values()]
+            sessions = [
+                SessionState.from_record(
+                    stored.record, [Delivery.from_record(d) for d in stored.queue.values()],
+                    max_queued)
+                for stored in root.sessions.values()
+            ]
+            return retained, sessions
+
+        return self._run_blocking(read)
+
+    def save_retained(self, message: Message) -> Deferred:
+        """
+        Store C{message} as its topic's retained message.
+        """
+        topic, record = message.topic, message.to_record()
+
+        def write(txn: Any) -> None:
+            _root(txn).retained[topic] = record
+
+        return self._transact(write)
+
+    def delete_retained(self, topic: str) -> Deferred:
+        """
+        Forget the retained message of C{topic}.
+        """
+
+        def write(txn: Any) -> None:
+            _root(txn).retained.pop(topic, None)
+
+        return self._transact(write)
+
+    def save_session(self, state: SessionState) -> Deferred:
+        """
+        Store a snapshot of C{state}, queue included.
+        """
+        client_id, record = state.client_id, state.to_record()
+        queue = [delivery.to_record() for delivery in state.queue]
+
+        def write(txn: Any) -> None:
+            sessions = _root(txn).sessions
+            stored = sessions.get(client_id)
+            if stored is None:
+                stored = sessions[client_id] = StoredSession(record)
+            stored.replace(record, queue)
+
+        return self._transact(write)
+
+    def append_queued(self, items: list[tuple[str, Delivery]]) -> Deferred:
+        """
+        Add deliveries to the queues of stored sessions (client identifier, delivery).
+        """
+        records = [(client_id, delivery.to_record()) for client_id, delivery in items]
+
+        def write(txn: Any) -> None:
+            sessions = _root(txn).sessions
+            for client_id, record in records:
+                stored = sessions.get(client_id)
+                if stored is not None:
+                    stored.append(record)
+
+        return self._transact(write)
+
+    def delete_session(self, client_id: str) -> Deferred:
+        """
+        Forget the session of C{client_id}.
+        """
+
+        def write(txn: Any) -> None:
+            _root(txn).sessions.pop(client_id, None)
+
+        return self._transact(write)
+
+
+class MemoryStore:
+    """
+    A store that keeps nothing: retained messages and sessions last as long as the process.
+    """
+
+    def load(self, max_queued: int) -> tuple[list[Message], list[SessionState]]:
+        return [], []
+
+    def save_retained(self, message: Message) -> Deferred:
+        return succeed(None)
+
+    def delete_retained(self, topic: str) -> Deferred:
+        return succeed(None)
+
+    def save_session(self, state: SessionState) -> Deferred:
+        return succeed(None)
+
+    def append_queued(self, items: list[tuple[str, Delivery]]) -> Deferred:
+        return succeed(None)
+
+    def delete_session(self, client_id: str) -> Deferred:
+        return succeed(None)

@@ -1,0 +1,3 @@
+"""
+The operations API: C{POST /} with C{{"operation": ...}} on the operations port.
+"""

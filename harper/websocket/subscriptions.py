@@ -1,0 +1,89 @@
+# -*- test-case-name: tests.websocket.test_resource -*-
+"""
+Opening a resource subscription for a WebSocket or an event stream: resolve the path, check
+that the user may read, call the resource's C{connect}, and send the current record first.
+
+Events reach the client as plain mappings (L{event_record}): C{{type, id, value, version}}
+for table changes, the value itself for anything a custom resource sends.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping
+from urllib.parse import parse_qs
+
+from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.logger import Logger
+
+from harper.database.events import PUT, ChangeEvent
+from harper.errors import InvalidInput, NotFound
+from harper.pubsub.targets import check_read, target_for
+from harper.resources.context import RequestContext
+
+Deliver = Callable[[Any], None]
+
+
+def event_record(event: Any) -> Any:
+    """
+    What a client receives for C{event}.
+    """
+    if isinstance(event, ChangeEvent):
+        return {"type": event.type, "id": event.id, "value": event.value, "version": event.timestamp}
+    return event
+
+
+class Subscriptions:
+    """
+    Opens subscriptions to the resources of a registry.
+
+    :param registry: the exported resources.
+    :param caller: runs resource methods in transactions (to read the current record).
+    """
+
+    _log = Logger()
+
+    def __init__(self, registry: Any, caller: Any) -> None:
+        self._registry = registry
+        self._caller = caller
+
+    def open(self, path: str, query: str, user: Any, headers: Mapping[str, str], deliver: Deliver) -> Deferred:
+        """
+        Subscribe C{deliver} to the resource at C{path} (C{/Dog/1} a record, C{/Dog/} the
+        table); unless the query has C{omitCurrent}, a record's current value is delivered
+        first. Fires with the subscription (with a C{close()} method).
+
+        :raises NotFound: no resource is exported at C{path} (as a failed Deferred, like
+            the other errors).
+        :raises harper.errors.Unauthorized: nobody is logged in and the resource is a table.
+        :raises harper.errors.Forbidden: the user may not read the table.
+        """
+        return maybeDeferred(self._open, path, query, user, headers, deliver)
+
+    def _open(self, path: str, query: str, user: Any, headers: Mapping[str, str], deliver: Deliver) -> Any:
+        relative = path.lstrip("/")
+        if not relative:
+            raise NotFound("no resource was found at /: subscribe to a resource path such as /Dog/")
+        try:
+            resource, remainder = self._registry.resolve(relative)
+        except NotFound:
+            raise NotFound(f"no resource was found at /{relative}") from None
+        target = target_for(resource, remainder)
+        check_read(user, resource)
+        context = RequestContext(user=user, headers=dict(headers))
+        subscription = resource.connect(target, context, deliver)
+        options = parse_qs(query, keep_blank_values=True)
+        if target.id is None or "omitCurrent" in options or not hasattr(resource, "table"):
+            return subscription
+        d = self._caller.call("get", resource, target, RequestContext(user=user))
+
+        def current(record: Any) -> Any:
+            table = resource.table
+            deliver(ChangeEvent(table.database, table.name, target.id, PUT, record,
+                                self._caller.runner.timestamp()))
+            return subscription
+
+        def absent(failure: Any) -> Any:
+            failure.trap(NotFound, InvalidInput)
+            return subscription
+
+        return d.addCallbacks(current, absent)

@@ -1,0 +1,121 @@
+"""
+Tests for L{harper.auth.permissions} and the role values of L{harper.auth.roles}.
+"""
+
+from __future__ import annotations
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from harper.auth.permissions import allows, check, require_super_user
+from harper.auth.roles import Role, User, check_permission
+from harper.errors import Forbidden, Unauthorized, ValidationError
+
+READ_DOG = {"data": {"tables": {"Dog": {"read": True, "insert": False}}}}
+READER = User("ann", Role("r", "reader", READ_DOG))
+ADMIN = User("root", Role("super_user", "super_user", {"super_user": True}))
+
+
+class CheckTests(SynchronousTestCase):
+    """
+    L{check}, L{allows} and L{require_super_user}.
+    """
+
+    def test_granted(self) -> None:
+        """
+        A verb the role grants on the table passes.
+        """
+        check(READER, "read", "data", "Dog")
+        self.assertTrue(allows(READER, "read", "data", "Dog"))
+
+    def test_not_granted(self) -> None:
+        """
+        Verbs set to false or absent, other tables and other databases are forbidden.
+        """
+        for verb, database, table in [("insert", "data", "Dog"), ("delete", "data", "Dog"),
+                                      ("read", "data", "Breed"), ("read", "other", "Dog")]:
+            error = self.assertRaises(Forbidden, check, READER, verb, database, table)
+            self.assertEqual(error.message, f"user 'ann' may not {verb} records of {database}.{table}")
+
+    def test_super_user(self) -> None:
+        """
+        A super user may do everything.
+        """
+        check(ADMIN, "delete", "any", "Table")
+        require_super_user(ADMIN, "add users")
+
+    def test_anonymous(self) -> None:
+        """
+        Without a user every check is L{Unauthorized}.
+        """
+        self.assertRaises(Unauthorized, check, None, "read", "data", "Dog")
+        self.assertRaises(Unauthorized, require_super_user, None, "add users")
+        self.assertFalse(allows(None, "read", "data", "Dog"))
+
+    def test_inactive(self) -> None:
+        """
+        An inactive user is allowed nothing, even as a super user.
+        """
+        inactive = User("old", ADMIN.role, active=False)
+        self.assertRaises(Forbidden, check, inactive, "read", "data", "Dog")
+        self.assertRaises(Forbidden, require_super_user, inactive, "add users")
+
+    def test_not_super_user(self) -> None:
+        """
+        L{require_super_user} names what was refused.
+        """
+        error = self.assertRaises(Forbidden, require_super_user, READER, "add users")
+        self.assertEqual(error.message, "only super users may add users")
+
+    def test_unknown_verb(self) -> None:
+        """
+        A verb that is not read, insert, update or delete is a programming error.
+        """
+        self.assertRaises(ValueError, allows, ADMIN, "drop", "data", "Dog")
+
+
+class CheckPermissionTests(SynchronousTestCase):
+    """
+    L{check_permission}.
+    """
+
+    def test_valid(self) -> None:
+        """
+        Harper's permission shape is accepted as it is.
+        """
+        permission = {
+            "super_user": False,
+            "structure_user": ["data"],
+            "data": {"tables": {"Dog": {"read": True, "delete": False,
+                                        "attribute_permissions": [{"attribute_name": "age", "read": False}]}}},
+        }
+        self.assertEqual(check_permission(permission), permission)
+
+    def test_problems_named(self) -> None:
+        """
+        Every problem is named by its path.
+        """
+        permission = {
+            "super_user": "yes",
+            "structure_user": [1],
+            "data": {"tables": {"Dog": {"read": 1, "drop": True, "attribute_permissions": [{"read": True}]}},
+                     "views": {}},
+            "other": [],
+        }
+        error = self.assertRaises(ValidationError, check_permission, permission)
+        self.assertEqual(error.problems, (
+            "permission.super_user: expected true or false, got 'yes'",
+            "permission.structure_user: expected database names",
+            "permission.data.views: unknown; a database permission has only tables",
+            "permission.data.tables.Dog.read: expected true or false, got 1",
+            "permission.data.tables.Dog.drop: unknown; expected one of read, insert, update, delete "
+            "or attribute_permissions",
+            "permission.data.tables.Dog.attribute_permissions[0].attribute_name: required (text)",
+            "permission.other: expected an object, got list",
+        ))
+
+    def test_not_an_object(self) -> None:
+        """
+        A permission that is not an object is refused.
+        """
+        error = self.assertRaises(ValidationError, check_permission, ["read"])
+        self.assertEqual(error.message, "permission: expected an object, got list")

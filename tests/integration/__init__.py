@@ -1,0 +1,3 @@
+"""
+Integration tests: a real harper daemon under load, killed and restarted.
+"""
