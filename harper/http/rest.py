@@ -16,6 +16,7 @@ from typing import Any, Callable, Mapping, Optional
 from urllib.parse import quote
 
 import attr
+from twisted.internet.defer import Deferred
 from twisted.internet.threads import blockingCallFromThread
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -23,7 +24,7 @@ from twisted.web import resource, server
 from twisted.web.iweb import IRequest
 
 from harper.errors import HarperError, InvalidInput, MethodNotAllowed, NotFound
-from harper.auth.permissions import require_super_user
+from harper.auth import permissions
 from harper.http import conditional, openapi
 from harper.http.codecs import JSON_CODEC, Codec
 from harper.http.encoding import decode_body
@@ -40,6 +41,8 @@ from harper.resources.table import TableResource
 from harper.resources.target import RequestTarget
 
 _CALLS = {b"GET": "get", b"HEAD": "get", b"PUT": "put", b"POST": "post", b"PATCH": "patch", b"DELETE": "delete"}
+#: The table permission each method needs.
+_VERBS = {b"GET": "read", b"HEAD": "read", b"PUT": "update", b"POST": "insert", b"PATCH": "update", b"DELETE": "delete"}
 _WITH_BODY = frozenset({b"PUT", b"POST", b"PATCH"})
 _READS = frozenset({b"GET", b"HEAD"})
 _WRITES = frozenset({b"PUT", b"PATCH", b"DELETE"})
@@ -78,6 +81,10 @@ class _Exchange:
     streaming: bool = False
 
 
+#: C{authenticate(authorization_header, client_address)}: fires with the user or C{None}.
+Authenticate = Callable[[Optional[str], str], Deferred]
+
+
 class RestAPI(resource.Resource):
     """
     The REST interface over a registry of resources, as a twisted.web resource.
@@ -102,11 +109,13 @@ class RestAPI(resource.Resource):
         caller: ResourceCaller,
         max_body_size: int,
         *,
+        authenticate: Authenticate,
         compression_threshold: int = 1200,
         last_modified: bool = False,
         reactor: Any = None,
     ) -> None:
         super().__init__()
+        self._authenticate = authenticate
         self._registry = registry
         self._caller = caller
         self._max_body_size = max_body_size
@@ -120,11 +129,20 @@ class RestAPI(resource.Resource):
         """
         return self
 
-    def context_for(self, request: IRequest) -> RequestContext:
+    def context_for(self, request: IRequest) -> Deferred:
         """
-        The request context of C{request}: the one place the caller's identity is set.
+        The request context of C{request}, with the authenticated user (C{None} when no
+        credentials were sent); fails with L{Unauthorized} for bad credentials.
         """
-        return RequestContext(headers=RequestHeaders(request.requestHeaders))
+        context = RequestContext(headers=RequestHeaders(request.requestHeaders))
+        address = request.getClientAddress()
+        d = self._authenticate(request.getHeader("authorization"), getattr(address, "host", ""))
+
+        def authenticated(user: Any) -> RequestContext:
+            context.user = user
+            return context
+
+        return d.addCallback(authenticated)
 
     def render(self, request: IRequest) -> Any:
         """
@@ -167,12 +185,24 @@ class RestAPI(resource.Resource):
         if method == b"DELETE" and target.is_collection and target.query.conditions is None:
             raise InvalidInput("DELETE on a collection needs a query naming the records to delete")
         args = (self._body(request),) if method in _WITH_BODY else ()
-        exchange.context = self.context_for(request)
+        d = self.context_for(request)
+        d.addCallback(self._call, exchange, call, args)
+        d.addErrback(self._failed, exchange)
+
+    def _call(self, context: RequestContext, exchange: _Exchange, call: str, args: tuple) -> None:
+        """
+        Check the caller's permission, then call the resource (or stream its collection).
+        """
+        exchange.context = context
+        found, target = exchange.resource, exchange.target
+        if isinstance(found, TableResource):
+            table = found.table
+            permissions.check(context.user, _VERBS[exchange.method], table.database, table.name)
         exchange.started = time.perf_counter()
         if self._streams(exchange):
             self._stream(exchange)
             return
-        d = self._caller.call(call, found, target, exchange.context, *args, inside=self._inside(exchange))
+        d = self._caller.call(call, found, target, context, *args, inside=self._inside(exchange))
         d.addCallback(self._respond, exchange)
         d.addErrback(self._failed, exchange)
 
@@ -182,9 +212,13 @@ class RestAPI(resource.Resource):
         """
         request = exchange.request
         exchange.codec = response_codec(request.getHeader("accept"))
-        require_super_user(self.context_for(request).user, "read the OpenAPI description")
-        description = openapi.document(self._registry.items())
-        send(request, 200, exchange.codec.encode(description), exchange.codec, self._threshold)
+
+        def answer(context: RequestContext) -> None:
+            permissions.require_super_user(context.user, "read the OpenAPI description")
+            description = openapi.document(self._registry.items())
+            send(request, 200, exchange.codec.encode(description), exchange.codec, self._threshold)
+
+        self.context_for(request).addCallback(answer).addErrback(self._failed, exchange)
 
     def _body(self, request: IRequest) -> Any:
         content = request.content

@@ -69,6 +69,13 @@ class _LinkProtocol(WebSocketClientProtocol):
     Frames for a L{PeerLink}: every event goes to the factory's link.
     """
 
+    def send(self, message: Message) -> None:
+        """
+        Send C{message} unless the connection is already closing.
+        """
+        if self.state == self.STATE_OPEN:
+            self.sendMessage(encode(message), isBinary=True)
+
     def onConnect(self, response: Any) -> None:
         self.factory.link.handshake(self, response.headers)
 
@@ -164,8 +171,10 @@ class PeerLink(service.Service):
         """
         Drop the current connection (it is made again after the retry delay).
         """
-        if self._protocol is not None:
-            self._protocol.dropConnection(abort=False)
+        protocol, self._protocol = self._protocol, None
+        if protocol is not None:
+            self.state = "connecting"
+            protocol.dropConnection(abort=False)
 
     def status(self) -> dict[str, Any]:
         """
@@ -264,11 +273,10 @@ class PeerLink(service.Service):
         self.state = "copying"
         if message.records:
             self.replica.observe(max(map(_newest_stamp, message.records)))
-        acknowledgement = encode(CopyAck(message.number))
         self._queue(
             protocol,
             lambda txn: self.replica.applier.apply_copy(txn, message.records),
-            lambda _: protocol.sendMessage(acknowledgement, isBinary=True),
+            lambda _: protocol.send(CopyAck(message.number)),
         )
 
     def _on_copy_done(self, protocol: _LinkProtocol, message: CopyDone) -> None:
@@ -310,7 +318,7 @@ class PeerLink(service.Service):
         self.refusal = None
         if newest is not None:
             self.latency = max(0.0, self._reactor.seconds() * 1000.0 - newest)
-        protocol.sendMessage(encode(Ack(through)), isBinary=True)
+        protocol.send(Ack(through))
 
     def _subscribe(self, protocol: _LinkProtocol) -> None:
         if protocol is not self._protocol:
@@ -321,7 +329,7 @@ class PeerLink(service.Service):
         )
         self.position = max(self.position, position)
         request = Subscribe(self.replica.node, self._node_url, vector, self.replica.databases)
-        protocol.sendMessage(encode(request), isBinary=True)
+        protocol.send(request)
 
     def _failed(self, failure: Any, protocol: _LinkProtocol) -> None:
         self._log.failure("applying changes from {peer} failed; reconnecting", failure,

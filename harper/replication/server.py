@@ -128,7 +128,8 @@ class _ServeProtocol(WebSocketServerProtocol):
         result.start()
 
     def _send(self, message: Message) -> None:
-        self.sendMessage(encode(message), isBinary=True)
+        if self.state == self.STATE_OPEN:
+            self.sendMessage(encode(message), isBinary=True)
 
     def _refuse(self, reason: str) -> None:
         self._send(Refused(reason))

@@ -68,6 +68,7 @@ class Publication:
         self._copy_result: Optional[CopyDone] = None
         self._chunks_sent = 0
         self._chunks_confirmed = 0
+        self._announced = False
         self._tables = replica.tables_of(request.databases)
         self.active = True
 
@@ -132,6 +133,7 @@ class Publication:
         if self._copy is None:
             self._send(self._copy_result)
             self.copying = False
+            self._announced = True
             return True
         versions, cursor = self.replica.versions, self._copy
         records, self._copy = self.replica.read(
@@ -150,9 +152,14 @@ class Publication:
             lambda txn: (log.head(txn), log.read(txn, self._sent, self._batch))
         )
         if not entries:
+            if not self._announced:
+                # A subscriber that lacks nothing learns that it is streaming, and the head.
+                self._announced = True
+                self._send(Entries(head, self._sent, ()))
             return False
         wanted = [e for e in map(self._for_subscriber, entries) if e is not None]
         self._sent = entries[-1].seq
+        self._announced = True
         self._send(Entries(head, self._sent, tuple(wanted)))
         return True
 

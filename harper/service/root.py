@@ -158,7 +158,15 @@ class HarperService(service.MultiService):
         if not http.port:
             return
         authenticate = self.runtime.access.authenticator.authenticate
-        rest = RestAPI(self.runtime.http_registry, self.runtime.caller, http.max_body_size)
+        last_modified = any(
+            (application.rest_options or {}).get("lastModified", False)
+            for application in self.runtime.applications
+        )
+        rest = RestAPI(
+            self.runtime.http_registry, self.runtime.caller, http.max_body_size,
+            authenticate=authenticate, compression_threshold=http.compression_threshold,
+            last_modified=last_modified, reactor=self._reactor,
+        )
         mounts = [
             (application.export_path(url_path), resource)
             for application in self.runtime.applications

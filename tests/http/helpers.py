@@ -62,6 +62,10 @@ type Note @table @export(name: "notes") @sealed {
 """
 
 
+#: Configuration making loopback callers super users.
+LOCAL_SUPER_USER = "authentication: {authorizeLocal: true}\n"
+
+
 class Greeting(Resource):
     """
     A custom resource answering GET only.
@@ -92,14 +96,19 @@ class Broken(Resource):
         raise KeyError("secret internal detail")
 
 
-def start_runtime(case: TestCase, schema: str = KENNEL_SCHEMA, threads: int = 2, **resources: Any) -> Runtime:
+def start_runtime(
+    case: TestCase, schema: str = KENNEL_SCHEMA, threads: int = 2, authentication: str = LOCAL_SUPER_USER,
+    **resources: Any,
+) -> Runtime:
     """
     A started runtime over C{schema} on FileStorage in a temporary folder, with C{threads}
     database threads and C{resources} exported by name (plus the ones above); stopped when
-    the test ends.
+    the test ends. By default loopback callers are super users (C{authorizeLocal}), so the
+    tests that are not about authentication need no credentials.
     """
     config = config_from_string(
-        f"storage: {{threadPoolSize: {threads}}}\n", base_dir=".", root=case.mktemp(), environ={}
+        f"storage: {{threadPoolSize: {threads}}}\n{authentication}",
+        base_dir=".", root=case.mktemp(), environ={},
     )
     application = Application(".", config)
     for name, resource in {"Greeting": Greeting(), "Teapot": Teapot(), "Broken": Broken(), **resources}.items():
@@ -112,9 +121,11 @@ def start_runtime(case: TestCase, schema: str = KENNEL_SCHEMA, threads: int = 2,
 
 def rest_api(runtime: Runtime, **options: Any) -> RestAPI:
     """
-    The REST interface of C{runtime} (streaming large collections unless C{reactor=None}).
+    The REST interface of C{runtime} (streaming large collections unless C{reactor=None}),
+    authenticating with the runtime's authenticator.
     """
     options.setdefault("reactor", reactor)
+    options.setdefault("authenticate", runtime.access.authenticator.authenticate)
     return RestAPI(runtime.registry, runtime.caller, options.pop("max_body_size", 1 << 20), **options)
 
 

@@ -68,13 +68,16 @@ class GuideTests(TestCase):
     """
 
     def setUp(self):
-        config = load_config(KENNEL_CONFIG, root=self.mktemp(), overrides=["storage.threadPoolSize=2"], environ={})
+        config = load_config(KENNEL_CONFIG, root=self.mktemp(), overrides=["storage.threadPoolSize=2", "authentication.authorizeLocal=true"], environ={})
         applications = load_applications(config, discover_plugins(config.plugin_packages))
         self.runtime = Runtime(config, plan_tables(applications), reactor)
         self.runtime.start()
         self.addCleanup(self.runtime.stop)
         registry = getattr(self.runtime, "http_registry", self.runtime.registry)
-        self.client = MemoryClient(RestAPI(registry, self.runtime.caller, config.http.max_body_size))
+        authenticate = self.runtime.access.authenticator.authenticate
+        self.client = MemoryClient(
+            RestAPI(registry, self.runtime.caller, config.http.max_body_size, authenticate=authenticate)
+        )
 
     def test_parser(self):
         """

@@ -7,20 +7,7 @@ from __future__ import annotations
 from twisted.internet.defer import inlineCallbacks
 from twisted.trial.unittest import TestCase
 
-from harper.auth.authenticator import LOCAL_USER
-from harper.http.rest import RestAPI
-from tests.http.helpers import MemoryClient, start_runtime
-
-
-class SuperUserAPI(RestAPI):
-    """
-    The REST interface with every request made by a super user.
-    """
-
-    def context_for(self, request):
-        context = super().context_for(request)
-        context.user = LOCAL_USER
-        return context
+from tests.http.helpers import MemoryClient, rest_api, start_runtime
 
 
 class OpenAPITests(TestCase):
@@ -28,18 +15,18 @@ class OpenAPITests(TestCase):
     The generated OpenAPI document.
     """
 
-    def setUp(self):
-        self.runtime = start_runtime(self)
-
-    def client(self, api_class):
-        return MemoryClient(api_class(self.runtime.registry, self.runtime.caller, 1024))
+    def client(self, authentication):
+        """
+        A client of a new runtime whose callers are authenticated with C{authentication}.
+        """
+        return MemoryClient(rest_api(start_runtime(self, authentication=authentication)))
 
     @inlineCallbacks
     def test_document(self):
         """
         Tables get collection and record paths and a schema; custom resources their methods.
         """
-        reply = yield self.client(SuperUserAPI).request("GET", "/openapi")
+        reply = yield self.client("authentication: {authorizeLocal: true}\n").request("GET", "/openapi")
         self.assertEqual(reply.status, 200)
         document = reply.json()
         self.assertEqual(document["openapi"], "3.0.3")
@@ -57,5 +44,5 @@ class OpenAPITests(TestCase):
         """
         Without a super user the document is refused.
         """
-        reply = yield self.client(RestAPI).request("GET", "/openapi")
+        reply = yield self.client("").request("GET", "/openapi")
         self.assertEqual(reply.status, 401)

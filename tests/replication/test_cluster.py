@@ -215,10 +215,10 @@ class TwoNodeTests(TestCase):
             lambda txn: self.a.cluster.replica.log.prune(txn, float("inf")),
         )
         heal(cut)
+        yield eventually(lambda: (link.state, link.copies) == ("streaming", copies + 1))
         yield eventually(converged(self.a, self.b))
         self.assertEqual([key for key, _ in self.b.records()], ["a-only", "b-only", "old"])
         self.assertEqual(self.b.record("old")["name"], "Old, renamed on A")
-        self.assertEqual((link.state, link.copies), ("streaming", copies + 1))
 
 
 class ThreeNodeTests(TestCase):

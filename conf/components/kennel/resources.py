@@ -3,6 +3,7 @@ Custom resources of the kennel example.
 """
 
 from harper.database.conditions import Condition, Query
+from harper.errors import InvalidInput
 from harper.resources.base import Resource
 
 
@@ -12,6 +13,10 @@ class BreedCensus(Resource):
     """
 
     def get(self, target, context):
-        breed = self.tables.Breed.get(int(target.id), context)
+        try:
+            breed_id = int(target.id)
+        except (TypeError, ValueError):
+            raise InvalidInput("use /BreedCensus/<breed id>, the id being a number") from None
+        breed = self.tables.Breed.get(breed_id, context)
         dogs = self.tables.Dog.search(Query(Condition("breedId", "equals", breed["id"])), context)
         return {"breed": breed["name"], "dogs": len(dogs)}
