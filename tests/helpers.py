@@ -29,14 +29,11 @@ def attribute(
     return AttributeDefinition(name=name, type=type or TypeRef(type_name), **options)
 
 
-def file_runner(case: TestCase, threads: int = 4) -> TransactionRunner:
+def runner_over(case: TestCase, db: Any, threads: int = 4) -> TransactionRunner:
     """
-    A L{TransactionRunner} over a new FileStorage in a temporary folder, closed (with its
-    thread pool) when the test ends.
+    A L{TransactionRunner} over C{db} with its own thread pool; the pool, the runner's
+    connections and C{db} are closed when the test ends.
     """
-    root = case.mktemp()
-    os.makedirs(root)
-    db = open_database("file:", root, pool_size=threads + 1)
     pool = ThreadPool(minthreads=1, maxthreads=threads, name="test-db")
     pool.start()
     runner = TransactionRunner(db, reactor, pool, ChangeFeed())
@@ -48,6 +45,15 @@ def file_runner(case: TestCase, threads: int = 4) -> TransactionRunner:
 
     case.addCleanup(close)
     return runner
+
+
+def file_runner(case: TestCase, threads: int = 4) -> TransactionRunner:
+    """
+    A L{TransactionRunner} over a new FileStorage in a temporary folder.
+    """
+    root = case.mktemp()
+    os.makedirs(root)
+    return runner_over(case, open_database("file:", root, pool_size=threads + 1), threads)
 
 
 def dog_definition(**options: Any) -> TableDefinition:

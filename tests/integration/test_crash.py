@@ -28,7 +28,6 @@ import itertools
 import json
 import os
 import random
-import socket
 import sys
 from typing import Any, Optional
 from urllib.parse import quote
@@ -36,7 +35,6 @@ from urllib.parse import quote
 import treq
 from twisted.internet import error, reactor
 from twisted.internet.defer import CancelledError, Deferred
-from twisted.internet.protocol import ProcessProtocol
 from twisted.internet.task import deferLater
 from twisted.internet.utils import getProcessOutputAndValue
 from twisted.trial.unittest import TestCase
@@ -49,10 +47,14 @@ from twisted.web.client import (
 )
 
 from harper.database.storage import default_file_path
-
-REPOSITORY = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-KENNEL_CONFIG = os.path.join(REPOSITORY, "conf", "harper.yaml")
-TWISTD = os.path.join(os.path.dirname(sys.executable), "twistd")
+from tests.service.helpers import (
+    KENNEL_CONFIG,
+    ChildProcess,
+    daemon_arguments,
+    free_port,
+    start_daemon,
+    stop_process,
+)
 
 #: How many times the daemon is killed.
 KILLS = 200 if os.environ.get("HARPER_LONG_TESTS") == "1" else 20
@@ -213,55 +215,6 @@ class Writer:
             self._ledger.acknowledged(record_id, sequence)
 
 
-class Daemon(ProcessProtocol):
-    """
-    A C{twistd harper} subprocess: keeps its output, tells when it has exited.
-    """
-
-    def __init__(self) -> None:
-        self.output = bytearray()
-        self.running = True
-        self._waiting: list[Deferred] = []
-
-    def outReceived(self, data: bytes) -> None:
-        self.output += data
-
-    def errReceived(self, data: bytes) -> None:
-        self.output += data
-
-    def processEnded(self, reason: Any) -> None:
-        self.running = False
-        waiting, self._waiting = self._waiting, []
-        for d in waiting:
-            d.callback(None)
-
-    async def stop(self, signal_name: str = "TERM") -> None:
-        """
-        Send C{signal_name} unless it has exited, and wait (at most L{DEADLINE} s) for the exit.
-        """
-        if not self.running:
-            return
-        d: Deferred = Deferred()
-        self._waiting.append(d)
-        self.transport.signalProcess(signal_name)
-        await d.addTimeout(DEADLINE, reactor)
-
-    def log(self) -> str:
-        """
-        What it wrote, to explain a failure.
-        """
-        return bytes(self.output[-4000:]).decode("utf-8", "replace")
-
-
-def free_port() -> int:
-    """
-    A TCP port nothing listens on at 127.0.0.1 now.
-    """
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 class CrashSafetyTests(TestCase):
     """
     Acknowledged writes of a daemon killed again and again.
@@ -276,27 +229,25 @@ class CrashSafetyTests(TestCase):
         self.seed = int(os.environ.get("HARPER_CRASH_SEED") or random.randrange(2**32))
         self.random = random.Random(self.seed)
 
-    async def start_daemon(self) -> Daemon:
+    async def start_daemon(self) -> ChildProcess:
         """
         Start the kennel daemon on C{self.root} and wait until it answers HTTP.
         """
-        daemon = Daemon()
-        arguments = [
-            TWISTD, "-n", "--pidfile=", "harper", "--config", KENNEL_CONFIG, "--root", self.root,
-            "--set", f"http.port={self.port}",
-            "--set", "operationsApi.port=0",
-            "--set", "mqtt.port=0",
-            "--set", "authentication.authorizeLocal=true",
-        ]
-        environment = {k: v for k, v in os.environ.items() if not k.startswith("HARPER_ADMIN_")}
-        reactor.spawnProcess(daemon, TWISTD, arguments, env=environment)
-        self.addCleanup(lambda: Deferred.fromCoroutine(daemon.stop("KILL")))
+        daemon = start_daemon(self, daemon_arguments(self.root, self.port, "--config", KENNEL_CONFIG))
         deadline = reactor.seconds() + DEADLINE
         while not await self.answers():
             if not daemon.running or reactor.seconds() > deadline:
-                self.fail(f"the daemon did not start (seed {self.seed}):\n{daemon.log()}")
+                self.fail(f"the daemon did not start (seed {self.seed}):\n{daemon.output()}")
             await deferLater(reactor, 0.05, lambda: None)
         return daemon
+
+    async def kill(self, daemon: ChildProcess) -> None:
+        """
+        SIGKILL the daemon and wait for it to be gone.
+        """
+        if daemon.running:
+            daemon.transport.signalProcess("KILL")
+        await daemon.ended()
 
     async def answers(self) -> bool:
         """
@@ -310,7 +261,7 @@ class CrashSafetyTests(TestCase):
             return False
         return True
 
-    async def load_then_kill(self, daemon: Daemon, writers: list[Writer]) -> None:
+    async def load_then_kill(self, daemon: ChildProcess, writers: list[Writer]) -> None:
         """
         Start every writer, SIGKILL the daemon after a random delay, wait for the writers.
         """
@@ -322,7 +273,7 @@ class CrashSafetyTests(TestCase):
             for writer in writers
         ]
         await deferLater(reactor, self.random.uniform(*KILL_DELAY), lambda: None)
-        await daemon.stop("KILL")
+        await self.kill(daemon)
         for writing in running:
             await writing
         await pool.closeCachedConnections()
@@ -373,7 +324,7 @@ class CrashSafetyTests(TestCase):
                 problems.append(f"name={record['name']} finds {found!r}")
         return problems
 
-    async def assert_intact(self, ledger: Ledger, daemon: Daemon, moment: str) -> None:
+    async def assert_intact(self, ledger: Ledger, daemon: ChildProcess, moment: str) -> None:
         """
         Fail, naming C{moment}, if any record or index breaks what the writes allow.
         """
@@ -386,7 +337,7 @@ class CrashSafetyTests(TestCase):
             await pool.closeCachedConnections()
         if problems:
             listed = "\n".join(problems)
-            self.fail(f"{moment} (seed {self.seed}):\n{listed}\n--- daemon log ---\n{daemon.log()}")
+            self.fail(f"{moment} (seed {self.seed}):\n{listed}\n--- daemon log ---\n{daemon.output()}")
 
     async def assert_storage_consistent(self) -> None:
         """
@@ -408,11 +359,11 @@ class CrashSafetyTests(TestCase):
             await self.assert_intact(ledger, daemon, f"after {kill - 1} kills")
             before = ledger.acknowledgements
             await self.load_then_kill(daemon, writers)
-            message = f"nothing acknowledged before kill {kill}\n{daemon.log()}"
+            message = f"nothing acknowledged before kill {kill}\n{daemon.output()}"
             self.assertGreater(ledger.acknowledgements, before, message)
         daemon = await self.start_daemon()
         await self.assert_intact(ledger, daemon, f"after {KILLS} kills")
-        await daemon.stop()
+        await stop_process(daemon)
         await self.assert_storage_consistent()
 
     def test_acknowledged_writes_survive_sigkill(self) -> Deferred:

@@ -12,35 +12,14 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from twisted.internet import defer, reactor
-from twisted.python.threadpool import ThreadPool
+from twisted.internet import defer
 
 from harper.database.conditions import Condition, Query, SortKey
-from harper.database.events import ChangeFeed
 from harper.database.groupcommit import GroupCommitter
 from harper.database.query import QueryExecutor, QueryStats
-from harper.database.transaction import TransactionRunner
 from harper.errors import NotFound
 from harper.schema.model import TableDefinition
-from tests.helpers import attribute, create_tables, dog_definition
-
-
-def runner_over(case: Any, db: Any, threads: int = 4) -> TransactionRunner:
-    """
-    A L{TransactionRunner} over C{db} with its own thread pool; the pool, the runner's
-    connections and C{db} are closed when the test ends.
-    """
-    pool = ThreadPool(minthreads=1, maxthreads=threads, name="test-storage")
-    pool.start()
-    runner = TransactionRunner(db, reactor, pool, ChangeFeed())
-
-    def close() -> None:
-        pool.stop()
-        runner.close()
-        db.close()
-
-    case.addCleanup(close)
-    return runner
+from tests.helpers import attribute, create_tables, dog_definition, runner_over
 
 
 def owner_definition() -> TableDefinition:

@@ -29,7 +29,8 @@ from harper.database.zeo import (
     zeo_address,
 )
 from harper.errors import StartupError
-from tests.storage.conformance import SharedStorageMixin, StorageConformanceMixin, runner_over
+from tests.helpers import runner_over
+from tests.storage.conformance import SharedStorageMixin, StorageConformanceMixin
 
 
 def short_root(case: TestCase) -> str:
