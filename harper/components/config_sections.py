@@ -198,6 +198,9 @@ class ReplicationConfig:
     :ivar databases: C{"*"} for every database, or the names of those replicated.
     :ivar routes: the peers, each a URL or a read-only mapping with C{hostname} and C{port}
         (both C{None} when absent) and any other keys as written.
+    :ivar username: the cluster user peers authenticate as, or C{None} (then only peers on
+        this machine are accepted).
+    :ivar password: the cluster user's secret.
     """
 
     hostname: Optional[str] = setting(None, checks.optional(checks.text))
@@ -207,6 +210,8 @@ class ReplicationConfig:
     routes: tuple[Union[str, Mapping[str, Any]], ...] = setting(
         [], checks.list_of(checks.route), converter=_routes
     )
+    username: Optional[str] = setting(None, checks.optional(checks.text))
+    password: Optional[str] = setting(None, checks.optional(checks.text))
 
 
 @attr.frozen(kw_only=True)

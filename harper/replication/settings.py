@@ -151,16 +151,14 @@ def settings_from_config(config: Any) -> Optional[ClusterSettings]:
     if not replication.hostname:
         return None
     tls = config.tls
-    # replication.username and replication.password are not configuration keys yet; until
-    # they are, the cluster accepts peers on this machine only.
     return ClusterSettings(
         node=replication.hostname,
         url=replication.url,
         port=replication.port,
         databases=replication.databases,
         routes=tuple(parse_route(route) for route in replication.routes),
-        username=getattr(replication, "username", None),
-        password=getattr(replication, "password", None),
+        username=replication.username,
+        password=replication.password,
         retention=config.logging.audit_retention,
         certificate=tls.certificate,
         private_key=tls.private_key,

@@ -27,6 +27,7 @@ from harper.operations.scope import OperationScope
 from harper.replication.cluster import ReplicationCluster
 from harper.replication.replica import Replica
 from harper.replication.settings import settings_from_config
+from harper.service.runfile import remove_run_file, write_run_file
 from harper.service.sweeper import ExpirationSweeper, scan_interval
 from harper.websocket.resource import RealtimeResource
 
@@ -80,6 +81,8 @@ class HarperService(service.MultiService):
         self._listen_mqtt()
         self._listen_http()
         self._listen_operations()
+        operations = self.config.operations_api
+        write_run_file(self.config.root_path, operations.host, operations.port)
 
     def _add_children(self) -> None:
         intervals = [i for i in map(scan_interval, self.runtime.resources.values()) if i]
@@ -224,6 +227,7 @@ class HarperService(service.MultiService):
         if not self.running:
             # Never started, or refused to start: the runtime is already stopped.
             return None
+        remove_run_file(self.config.root_path)
         for port in self._ports:
             port.stopListening()
         self._ports.clear()
