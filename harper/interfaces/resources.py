@@ -74,10 +74,11 @@ class IResource(Interface):
         make them commit; return an L{ISubscription}.
         """
 
-    def connect(target, context, incoming):
+    def connect(target, context, send):
         """
-        Open a bidirectional channel (WebSocket, SSE): C{incoming} is called with messages
-        from the client; return an L{ISubscription} whose events go to the client.
+        Open a channel to the target for a WebSocket or SSE client: C{send(message)} delivers a
+        message (or change event) to the client. Return an L{ISubscription}; if it also has a
+        C{receive(message)} method, messages from the client are passed to it.
         """
 
 

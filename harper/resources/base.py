@@ -121,9 +121,10 @@ class Resource:
         return self._refuse("subscribe")
 
     def connect(
-        self, target: RequestTarget, context: RequestContext, incoming: Callable[[Any], None]
+        self, target: RequestTarget, context: RequestContext, send: Callable[[Any], None]
     ) -> Any:
         """
-        Open a channel to the target.
+        Open a channel to the target; C{send(message)} delivers to the client (see
+        L{IResource.connect}).
         """
         return self._refuse("connect")

@@ -290,11 +290,12 @@ class TableResource(Resource):
 
         return FeedSubscription(self.feed, accepts, listener)
 
-    def connect(self, target: RequestTarget, context: RequestContext, incoming: Callable[[Any], None]) -> FeedSubscription:
+    def connect(self, target: RequestTarget, context: RequestContext, send: Callable[[Any], None]) -> FeedSubscription:
         """
-        A subscription to the target; messages from the client are not accepted by tables.
+        A subscription sending the target's changes to the client; tables take no messages
+        from the client (the subscription has no C{receive}).
         """
-        return self.subscribe(target, context, incoming)
+        return self.subscribe(target, context, send)
 
     # -- helpers -------------------------------------------------------------------------
 
