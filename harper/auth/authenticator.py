@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import ipaddress
 import secrets
 from typing import Any, Optional
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
@@ -33,9 +34,11 @@ from harper.errors import Unauthorized
 LOCAL_USER = User("local", Role(SUPER_USER_ROLE, SUPER_USER_ROLE, {"super_user": True}))
 
 
+@functools.lru_cache(maxsize=4096)
 def is_loopback(address: str) -> bool:
     """
-    Whether C{address} (an IP address as text) is on this machine's loopback interface.
+    Whether C{address} (an IP address as text) is on this machine's loopback interface
+    (remembered per address: it is asked for every request).
     """
     try:
         return ipaddress.ip_address(address).is_loopback
@@ -130,6 +133,8 @@ class Authenticator:
             with L{Unauthorized} for credentials that are wrong, malformed, expired, or sent
             from an address refused after too many failures.
         """
+        if not authorization and self._authorize_local and is_loopback(client_address):
+            return succeed(LOCAL_USER)  # the common local case, without a coroutine
         return Deferred.fromCoroutine(self._authenticate(authorization, client_address))
 
     def login(self, username: str, password: str, client_address: str) -> Deferred[User]:

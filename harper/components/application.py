@@ -80,6 +80,18 @@ class Application:
         """
         self.start_callbacks.append(callback)
 
+    def exported_tables(self, runtime: Any) -> list[Any]:
+        """
+        The table resources of this application's exported tables in the started C{runtime}.
+        """
+        return [
+            runtime.resources[(definition.database, definition.name)]
+            for entry in runtime.planned
+            if entry.application is self
+            for definition in entry.schema.tables
+            if definition.export_name is not None
+        ]
+
     def enable_rest(self, options: dict[str, Any]) -> None:
         """
         Serve this application's exported resources over HTTP.

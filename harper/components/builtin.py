@@ -24,6 +24,11 @@ from zope.interface import implementer
 from harper.components.options import as_mapping, check_keys
 from harper.errors import ComponentError, HarperError
 from harper.interfaces import IApplicationScope, IHarperPlugin
+from harper.plugins.graphql import GraphQLPlugin
+from harper.plugins.klein_routes import KleinRoutesPlugin
+from harper.plugins.load_env import LoadEnvPlugin
+from harper.plugins.roles import RolesPlugin
+from harper.plugins.wsgi import WSGIPlugin
 from harper.resources.base import Resource
 from harper.resources.context import RequestContext
 from harper.resources.target import RequestTarget
@@ -252,6 +257,11 @@ BUILTIN_PLUGINS = (
     PyResourcePlugin(),
     StaticPlugin(),
     DataLoaderPlugin(),
+    GraphQLPlugin(),
+    WSGIPlugin(),
+    KleinRoutesPlugin(),
+    LoadEnvPlugin(),
+    RolesPlugin(),
 )
 
 #: The plugins an application folder without config.yaml uses, as in Harper.

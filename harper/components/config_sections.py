@@ -55,6 +55,8 @@ class HttpConfig:
     :ivar max_body_size: the largest request body accepted, in bytes.
     :ivar timeout: milliseconds a request may take.
     :ivar keep_alive_timeout: milliseconds an idle kept-alive connection stays open.
+    :ivar request_queue_limit: milliseconds the oldest unanswered write may have waited before
+        new writes are refused with 503; 0 switches the limit off.
     """
 
     host: str = _host()
@@ -66,6 +68,7 @@ class HttpConfig:
     max_body_size: int = setting(10485760, checks.integer(1))
     timeout: int = setting(120000, checks.integer(1))
     keep_alive_timeout: int = setting(30000, checks.integer(1))
+    request_queue_limit: int = setting(20000, checks.integer(0))
 
 
 @attr.frozen(kw_only=True)

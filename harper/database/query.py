@@ -235,6 +235,11 @@ class QueryExecutor:
             keys = index.get(sort_key(condition.value))
             return list(keys) if keys is not None else []
         if condition.comparator == "in":
+            if len(condition.value) == 1:
+                # One value (a relationship to one record, typically): the index's key set
+                # is already in key order.
+                [value_key] = condition.value
+                return list(index.get(value_key, ()))
             found: set = set()
             for value_key in condition.value:
                 found.update(index.get(value_key, ()))

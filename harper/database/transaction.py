@@ -26,6 +26,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.python.threadable import isInIOThread
 from twisted.python.threadpool import ThreadPool
+from ZODB.mvccadapter import MVCCAdapterInstance
 from ZODB.POSException import ConflictError
 
 from harper.database.events import ChangeEvent, ChangeFeed
@@ -85,6 +86,7 @@ class Transaction:
         self.changes: list[ChangeEvent] = []
         self._after_commit: list[Callable[[], None]] = []
         self._on_end: list[Callable[[], None]] = []
+        self._table_stores: dict[str, OOBTree] = {}
 
     def databases(self) -> OOBTree:
         """
@@ -98,12 +100,18 @@ class Transaction:
 
     def table_stores(self, database: str, create: bool = False) -> Optional[OOBTree]:
         """
-        The mapping of table name to L{harper.database.table.TableStore} of one database.
+        The mapping of table name to L{harper.database.table.TableStore} of one database
+        (looked up once per transaction: every table access asks for it).
         """
+        tables = self._table_stores.get(database)
+        if tables is not None:
+            return tables
         databases = self.databases()
         tables = databases.get(database)
         if tables is None and create:
             tables = databases[database] = OOBTree()
+        if tables is not None:
+            self._table_stores[database] = tables
         return tables
 
     def record_change(self, event: ChangeEvent) -> None:
@@ -139,6 +147,76 @@ class Transaction:
                 callback()
 
 
+class _ReadSnapshot:
+    """
+    One thread's read-only connection, kept on the same snapshot from read to read until
+    another connection commits (begin and abort cost more than a cached read): for
+    FileStorage, ZODB's MVCC adapter queues the objects every commit changed for each other
+    connection before the committing thread acknowledges anything, so a read that finds the
+    queue empty sees the latest committed state, the writes already acknowledged included.
+    Storages without that adapter (RelStorage) renew the snapshot for every read.
+
+    :cvar RENEW_AFTER: reads served from one snapshot before it is renewed anyway, which lets
+        ZODB shrink the connection's object cache.
+    """
+
+    RENEW_AFTER = 1000
+
+    def __init__(self, db: ZODB.DB) -> None:
+        self.manager = zodb_transaction.TransactionManager(explicit=True)
+        self.connection = db.open(transaction_manager=self.manager)
+        storage = self.connection._storage
+        self._adapter = storage if isinstance(storage, MVCCAdapterInstance) else None
+        self._open = False
+        self._reads = 0
+
+    def _current(self) -> bool:
+        if not self._open or self._reads >= self.RENEW_AFTER or self._adapter is None:
+            return False
+        # None means "everything changed"; a non-empty set lists what other commits changed.
+        # (Read without the adapter's lock: a commit that lands after this check was not
+        # acknowledged before the read started, so the older snapshot is still a right answer.)
+        invalidations = self._adapter._invalidations
+        return invalidations is not None and not invalidations
+
+    def begin(self) -> Any:
+        """
+        The connection, on the latest committed snapshot (renewed when it is not).
+        """
+        if self._current():
+            self._reads += 1
+            return self.connection
+        if self._open:
+            self.manager.abort()
+        self.manager.begin()
+        self._open = True
+        self._reads = 1
+        return self.connection
+
+    def end(self, failed: bool) -> None:
+        """
+        After a read: drop the snapshot when the read failed or changed an object in memory,
+        so the next read never sees what it left behind.
+        """
+        if failed or self.connection._registered_objects:
+            self.discard()
+
+    def discard(self) -> None:
+        """
+        Abort the snapshot's transaction; the next read begins a new one.
+        """
+        if self._open:
+            self.manager.abort()
+            self._open = False
+
+    def close(self) -> None:
+        """
+        Discard the snapshot and close the connection.
+        """
+        self.discard()
+        self.connection.close()
+
+
 class TransactionRunner:
     """
     Runs units of work in transactions on a thread pool.
@@ -168,6 +246,7 @@ class TransactionRunner:
         self._local = threading.local()
         self._clock = _Clock()
         self._connections: list[Any] = []
+        self._snapshots: list[_ReadSnapshot] = []
         self._connections_lock = threading.Lock()
         self._commit_steps: list[Callable[[Transaction], None]] = []
 
@@ -189,18 +268,29 @@ class TransactionRunner:
     def read(self, work: Callable[[Transaction], T]) -> T:
         """
         Run read-only C{work} at once in the calling thread (the reactor thread, for reads
-        served from the ZODB cache) on a fresh snapshot; the transaction is always aborted.
+        served from the ZODB cache) on the latest committed snapshot, through a connection
+        kept for reads (see L{_ReadSnapshot}); nothing it changes in memory outlives it.
         """
-        current = getattr(self._local, "current", None)
+        local = self._local
+        current = getattr(local, "current", None)
         if current is not None:
             return work(current)
-        manager, connection = self._connection()
-        manager.begin()
+        snapshot = getattr(local, "snapshot", None) or self._open_snapshot()
+        txn = local.current = Transaction(snapshot.begin(), self._clock.now(), 1, read_only=True)
+        failed = True
         try:
-            with self.current_transaction(Transaction(connection, self._clock.now(), 1, read_only=True)) as txn:
-                return work(txn)
+            result = work(txn)
+            failed = False
         finally:
-            manager.abort()
+            local.current = None
+            snapshot.end(failed)
+        return result
+
+    def _open_snapshot(self) -> _ReadSnapshot:
+        snapshot = self._local.snapshot = _ReadSnapshot(self.db)
+        with self._connections_lock:
+            self._snapshots.append(snapshot)
+        return snapshot
 
     def run_blocking(self, work: Callable[[Transaction], T]) -> T:
         """
@@ -219,6 +309,13 @@ class TransactionRunner:
             else:
                 self._reactor.callFromThread(self.feed.emit, changes)
         return result
+
+    @property
+    def reactor(self) -> IReactorFromThreads:
+        """
+        The reactor results and events are returned to.
+        """
+        return self._reactor
 
     @property
     def retries(self) -> int:
@@ -339,6 +436,9 @@ class TransactionRunner:
         Close every connection the worker threads opened (call after the pool stopped).
         """
         with self._connections_lock:
+            for snapshot in self._snapshots:
+                snapshot.close()
+            self._snapshots.clear()
             for connection in self._connections:
                 connection.close()
             self._connections.clear()

@@ -6,6 +6,7 @@ The one place that maps harper errors to HTTP statuses.
 from __future__ import annotations
 
 from harper import errors
+from harper.resources.freshness import NotCached
 
 
 class UnsupportedMediaType(errors.InvalidInput):
@@ -32,6 +33,13 @@ class UnknownMethod(errors.HarperError):
     """
 
 
+class ServiceUnavailable(errors.HarperError):
+    """
+    The server is too busy to take the request now (HTTP 503): writes have been waiting
+    longer than C{http.requestQueueLimit}.
+    """
+
+
 _STATUSES: tuple[tuple[type, int], ...] = (
     (UnsupportedMediaType, 415),
     (PayloadTooLarge, 413),
@@ -44,6 +52,8 @@ _STATUSES: tuple[tuple[type, int], ...] = (
     (errors.MethodNotAllowed, 405),
     (errors.NotImplementedByResource, 501),
     (errors.TransactionConflict, 503),
+    (ServiceUnavailable, 503),
+    (NotCached, 504),
     (errors.Conflict, 409),
     (errors.SourceTimeout, 504),
     (errors.SourceError, 502),

@@ -70,7 +70,7 @@ def start(request: IRequest, status: int, codec: Optional[Codec]) -> None:
         if codec.attachment is not None:
             disposition = f'attachment; filename="{codec.attachment}"'.encode("ascii")
             headers.setRawHeaders(b"content-disposition", [disposition])
-    headers.setRawHeaders(b"vary", [_VARY])
+    headers.addRawHeader(b"vary", _VARY)
 
 
 def send(request: IRequest, status: int, body: bytes, codec: Optional[Codec], threshold: int) -> None:

@@ -26,8 +26,8 @@ from twisted.web.iweb import IRequest
 from harper.errors import HarperError, InvalidInput, MethodNotAllowed, NotFound
 from harper.auth import permissions
 from harper.http import conditional, openapi
+from harper.http.blobs import answer_codec, decode_request_body, is_record_path, send_blob
 from harper.http.codecs import JSON_CODEC, Codec
-from harper.http.encoding import decode_body
 from harper.http.errors import PayloadTooLarge, UnknownMethod, status_for
 from harper.http.negotiation import accepts_gzip, response_codec
 from harper.http.responses import Answer, send, start
@@ -36,6 +36,7 @@ from harper.http.streaming import CollectionStream, Counted, StreamStopped, is_l
 from harper.http.targets import resolve, target_for
 from harper.resources.calls import ResourceCaller
 from harper.resources.context import RequestContext
+from harper.resources.freshness import parse_cache_control
 from harper.resources.registry import ResourceRegistry
 from harper.resources.table import TableResource
 from harper.resources.target import RequestTarget
@@ -134,15 +135,32 @@ class RestAPI(resource.Resource):
         The request context of C{request}, with the authenticated user (C{None} when no
         credentials were sent); fails with L{Unauthorized} for bad credentials.
         """
-        context = RequestContext(headers=RequestHeaders(request.requestHeaders))
+        return self._user(request).addCallback(self._context, request)
+
+    def _user(self, request: IRequest) -> Deferred:
         address = request.getClientAddress()
-        d = self._authenticate(request.getHeader("authorization"), getattr(address, "host", ""))
+        return self._authenticate(request.getHeader("authorization"), getattr(address, "host", ""))
 
-        def authenticated(user: Any) -> RequestContext:
-            context.user = user
-            return context
+    def _context(self, user: Any, request: IRequest) -> RequestContext:
+        return RequestContext(
+            user=user, headers=RequestHeaders(request.requestHeaders),
+            cache_control=parse_cache_control(request.getHeader("cache-control")),
+        )
 
-        return d.addCallback(authenticated)
+    def _then(self, d: Deferred, step: Callable[..., None], exchange: _Exchange, *args: Any) -> None:
+        """
+        Call C{step(result, exchange, *args)} with C{d}'s result, and L{_failed} with any
+        failure of C{d} or of C{step}. When C{d} already has its result (a local caller's
+        user, a read answered from the ZODB cache), C{step} runs at once, without going
+        through C{d}'s callback chain: most requests are answered that way.
+        """
+        if d.called and not d.paused and not isinstance(d.result, Failure):
+            try:
+                step(d.result, exchange, *args)
+            except Exception:
+                self._failed(Failure(), exchange)
+            return
+        d.addCallback(step, exchange, *args).addErrback(self._failed, exchange)
 
     def render(self, request: IRequest) -> Any:
         """
@@ -171,7 +189,8 @@ class RestAPI(resource.Resource):
             return
         found, remainder, suffix = resolve(self._registry, raw_path)
         exchange.resource = found
-        exchange.codec = response_codec(request.getHeader("accept"), suffix)
+        record_read = method in _READS and is_record_path(remainder)
+        exchange.codec = answer_codec(request.getHeader("accept"), suffix, record_read)
         if method == b"OPTIONS":
             request.setHeader(b"allow", ", ".join(found.allowed_methods()).encode("ascii"))
             send(request, 204, b"", None, self._threshold)
@@ -185,15 +204,13 @@ class RestAPI(resource.Resource):
         if method == b"DELETE" and target.is_collection and target.query.conditions is None:
             raise InvalidInput("DELETE on a collection needs a query naming the records to delete")
         args = (self._body(request),) if method in _WITH_BODY else ()
-        d = self.context_for(request)
-        d.addCallback(self._call, exchange, call, args)
-        d.addErrback(self._failed, exchange)
+        self._then(self._user(request), self._call, exchange, call, args)
 
-    def _call(self, context: RequestContext, exchange: _Exchange, call: str, args: tuple) -> None:
+    def _call(self, user: Any, exchange: _Exchange, call: str, args: tuple) -> None:
         """
         Check the caller's permission, then call the resource (or stream its collection).
         """
-        exchange.context = context
+        exchange.context = context = self._context(user, exchange.request)
         found, target = exchange.resource, exchange.target
         if isinstance(found, TableResource):
             table = found.table
@@ -203,8 +220,7 @@ class RestAPI(resource.Resource):
             self._stream(exchange)
             return
         d = self._caller.call(call, found, target, context, *args, inside=self._inside(exchange))
-        d.addCallback(self._respond, exchange)
-        d.addErrback(self._failed, exchange)
+        self._then(d, self._respond, exchange)
 
     def _openapi(self, exchange: _Exchange) -> None:
         """
@@ -226,7 +242,7 @@ class RestAPI(resource.Resource):
         if content.tell() > self._max_body_size:
             raise PayloadTooLarge(f"the request body is larger than {self._max_body_size} bytes")
         content.seek(0)
-        return decode_body(request.getHeader("content-type"), content.read())
+        return decode_request_body(request.getHeader("content-type"), content.read())
 
     def _inside(self, exchange: _Exchange) -> Callable[[Any], Any]:
         """
@@ -335,7 +351,7 @@ class RestAPI(resource.Resource):
             send(request, 204, b"", None, self._threshold)
         elif method in _READS and context.last_modified is not None and self._not_modified(exchange):
             send(request, 304, b"", None, self._threshold)
-        else:
+        elif not send_blob(request, result, self._threshold):
             send(request, 200, exchange.codec.encode(result), exchange.codec, self._threshold)
 
     def _not_modified(self, exchange: _Exchange) -> bool:

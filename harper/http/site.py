@@ -5,11 +5,13 @@ The HTTP root: static mounts of applications first, everything else to the REST 
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from twisted.python import filepath
 from twisted.web import resource, server
 
+from harper.http.cors import with_cors
+from harper.http.overload import with_write_limit
 from harper.http.rest import RestAPI
 
 
@@ -50,6 +52,18 @@ class HarperRoot(resource.Resource):
 
     def render(self, request: server.Request) -> Any:
         return self._rest.render(request)
+
+
+def guarded(root: resource.Resource, http: Any, clock: Callable[[], float]) -> resource.Resource:
+    """
+    C{root} behind the write limit (C{http.requestQueueLimit}) and, outermost so that its
+    refusals carry them too, the CORS headers (C{http.cors}, C{http.corsAccessList}).
+
+    :param http: the L{harper.components.config_sections.HttpConfig}.
+    :param clock: the current time in seconds (C{reactor.seconds}).
+    """
+    limited = with_write_limit(root, http.request_queue_limit, clock)
+    return with_cors(limited, http.cors, http.cors_access_list)
 
 
 def make_site(root: resource.Resource) -> server.Site:

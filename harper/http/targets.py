@@ -11,6 +11,7 @@ starts with C{<prefix>/}. The query string narrows collections.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any, Optional
 from urllib.parse import unquote
@@ -67,6 +68,15 @@ def parsed_query(text: str) -> Query:
     """
     if not text:
         return _EMPTY_QUERY
+    return _parsed(text)
+
+
+@functools.lru_cache(maxsize=512)
+def _parsed(text: str) -> Query:
+    """
+    L{parsed_query} of a non-empty query string, remembered: clients repeat their queries,
+    and the parsed L{Query} is immutable.
+    """
     if "%" in text:
         text = _READABLE_ESCAPES.sub(_unescape, text)
     try:

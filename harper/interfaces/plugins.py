@@ -66,7 +66,16 @@ class IApplicationScope(Interface):
         Call C{callback(runtime)} once the database is open and the tables exist, before any
         listener opens (for example to seed records or to set a table's source). It runs on
         the reactor thread during start-up, where blocking calls are allowed; C{runtime} has
-        C{tables}, C{databases} and C{runner}. An exception stops the start.
+        C{tables}, C{databases}, C{runner}, C{caller} (the L{ResourceCaller} transports use),
+        C{access} (users, roles and the authenticator) and C{reactor}. An exception stops the
+        start.
+        """
+
+    def exported_tables(runtime):
+        """
+        The table resources (L{harper.resources.table.TableResource}) this application's
+        schema exports, in schema order, once C{runtime} (given to an L{on_start} callback)
+        has started.
         """
 
     def enable_rest(options):

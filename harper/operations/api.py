@@ -24,7 +24,16 @@ from harper.auth.throttle import TooManyFailures
 from harper.errors import HarperError, InvalidInput, MethodNotAllowed, NotFound, Unauthorized
 from harper.http.encoding import JSON, decode_body, encode_json
 from harper.http.errors import PayloadTooLarge, status_for
-from harper.operations import data_ops, schema_ops, search_ops, system_ops, user_ops
+from harper.operations import (
+    csv_ops,
+    data_ops,
+    jobs,
+    schema_ops,
+    search_ops,
+    sql_ops,
+    system_ops,
+    user_ops,
+)
 from harper.operations.fields import Fields
 from harper.operations.registry import OperationCall, OperationRegistry
 from harper.operations.scope import OperationScope
@@ -36,7 +45,7 @@ def default_operations() -> OperationRegistry:
     """
     Every operation harper implements.
     """
-    modules = (schema_ops, data_ops, search_ops, user_ops, system_ops)
+    modules = (schema_ops, data_ops, search_ops, sql_ops, csv_ops, jobs, user_ops, system_ops)
     return OperationRegistry.combined(module.operations for module in modules)
 
 

@@ -11,6 +11,7 @@ import attr
 from zope.interface import implementer
 
 from harper.interfaces import IRequestContext
+from harper.resources.freshness import NO_DIRECTIVES, CacheDirectives
 
 
 @implementer(IRequestContext)
@@ -30,6 +31,8 @@ class RequestContext:
     :ivar tables: the L{harper.resources.tables.Tables} namespace, for calls to other tables.
     :ivar last_modified: the version (epoch ms of the last write) of the record the call
         read, set by table reads; transports derive C{ETag} and C{Last-Modified} from it.
+    :ivar cache_control: the client's cache directives (C{Cache-Control}), honoured by
+        caching tables (L{harper.resources.freshness}).
     """
 
     user: Any = None
@@ -40,6 +43,7 @@ class RequestContext:
     loaded_from_source: bool = False
     tables: Any = None
     last_modified: Optional[float] = None
+    cache_control: CacheDirectives = NO_DIRECTIVES
 
     @property
     def username(self) -> Optional[str]:

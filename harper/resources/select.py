@@ -16,13 +16,17 @@ from harper.schema.model import Relationship
 
 class Projector:
     """
-    Applies selections to records of one table within one transaction.
+    Applies selections to records of one table within one transaction. Related records
+    found by primary key are remembered for the projector's life (the records of a query
+    often share them: the dogs of one breed).
     """
 
     def __init__(self, txn: Transaction, table: Table, related: RelatedTables) -> None:
         self._txn = txn
         self._table = table
         self._related = related
+        self._inner: dict[tuple[str, str], Projector] = {}
+        self._by_key: dict[tuple[str, str, Any], Any] = {}
 
     def project(self, record: Mapping[str, Any], select: Optional[Select]) -> Any:
         """
@@ -53,8 +57,6 @@ class Projector:
         self, record: Mapping[str, Any], relationship: Relationship, many: bool, nested: Optional[Select]
     ) -> Any:
         target = self._related(relationship.target)
-        inner = Projector(self._txn, target, self._related)
-        executor = QueryExecutor(self._txn, target, self._related)
         if relationship.from_attribute is not None:
             keys = record.get(relationship.from_attribute)
             key_list = keys if isinstance(keys, list) else [keys]
@@ -64,14 +66,33 @@ class Projector:
                 if key is None:
                     continue
                 if remote is None:
-                    other = target.get(self._txn, key)
+                    other = self._by_primary_key(target, key)
                     found.extend([other] if other is not None else [])
                 else:
-                    found.extend(executor.run(Query(Condition((remote,), "equals", key))))
+                    found.extend(self._matching(target, remote, key))
         else:
-            local = record.get(self._table.primary_key)
-            found = list(executor.run(Query(Condition((relationship.to_attribute,), "equals", local))))
+            found = list(self._matching(target, relationship.to_attribute, record.get(self._table.primary_key)))
+        inner = self._inner.get((target.database, target.name))
+        if inner is None:
+            inner = self._inner[(target.database, target.name)] = Projector(self._txn, target, self._related)
         shaped = [inner.project(other, nested) for other in found]
         if many or isinstance(record.get(relationship.from_attribute or ""), list):
             return shaped
         return shaped[0] if shaped else None
+
+    def _by_primary_key(self, target: Table, key: Any) -> Any:
+        memo = (target.database, target.name, key)
+        try:
+            return self._by_key[memo]
+        except KeyError:
+            other = self._by_key[memo] = target.get(self._txn, key)
+            return other
+        except TypeError:  # an unhashable key (a malformed reference): not remembered
+            return target.get(self._txn, key)
+
+    def _matching(self, target: Table, attribute: str, value: Any) -> Any:
+        """
+        The records of C{target} whose C{attribute} equals C{value}.
+        """
+        executor = QueryExecutor(self._txn, target, self._related)
+        return executor.run(Query(Condition((attribute,), "equals", value)))

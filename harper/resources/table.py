@@ -18,6 +18,7 @@ from harper.database.query import QueryExecutor, RelatedTables
 from harper.database.table import Table
 from harper.errors import Conflict, InvalidInput, NotFound
 from harper.interfaces import IResource, ISubscription
+from harper.resources import freshness
 from harper.resources.base import Resource
 from harper.resources.caching import SourceCache
 from harper.resources.context import RequestContext
@@ -116,6 +117,10 @@ class TableResource(Resource):
         record = self.read(target.id, context)
         if record is None:
             raise NotFound(f"{self.table.name} record {target.id!r} not found")
+        if self.cache is not None and not context.loaded_from_source:
+            # Served from the cache: say how old it is.
+            age = freshness.age(context.last_modified, context.transaction.timestamp)
+            context.response_headers["age"] = str(age)
         if target.attribute is not None:
             return self.table.attribute_value(record, target.attribute)
         return self.projector(context).project(record, target.query.select)
@@ -127,26 +132,48 @@ class TableResource(Resource):
         """
         txn = context.transaction
         entry = self.table.entry(txn, key)
-        if entry is not None and not self.table.is_expired(entry, txn.timestamp):
-            context.last_modified = entry.version
-            return entry.value
-        if self.cache is None:
+        if self.cache is not None:
+            return self._read_through(key, entry, context)
+        if entry is None or self.table.is_expired(entry, txn.timestamp):
             return None
+        context.last_modified = entry.version
+        return entry.value
+
+    def _read_through(
+        self, key: Any, entry: Any, context: RequestContext
+    ) -> Optional[Mapping[str, Any]]:
+        """
+        A caching table's read of C{key}, honouring the client's C{context.cache_control}
+        (see L{harper.resources.freshness}).
+        """
+        txn, directives = context.transaction, context.cache_control
+        now = txn.timestamp
+        if entry is not None and freshness.is_fresh(entry, now, directives):
+            return self._from_cache(entry, context)
+        if directives.only_if_cached:
+            raise freshness.NotCached(
+                f"{self.table.name} record {key!r} is not cached (only-if-cached)"
+            )
         try:
             fetched, leader = self.cache.fetch(key, txn)
         except Exception:
-            if entry is not None and self.cache.policy.stale_on_error:
-                return entry.value
+            stale_on_error = self.cache.policy.stale_on_error
+            if entry is not None and freshness.may_serve_stale(entry, now, directives, stale_on_error):
+                return self._from_cache(entry, context)
             raise
         context.loaded_from_source = True
         if fetched.record is None:
             return None
         record = dict(fetched.record)
         record[self.table.primary_key] = key
-        context.last_modified = txn.timestamp
-        if leader:
-            return self.table.put(txn, record, expires_at=self._cache_expiry(fetched, txn.timestamp))
+        context.last_modified = now
+        if leader and not directives.no_store:
+            return self.table.put(txn, record, expires_at=self._cache_expiry(fetched, now))
         return record
+
+    def _from_cache(self, entry: Any, context: RequestContext) -> Mapping[str, Any]:
+        context.last_modified = entry.version
+        return entry.value
 
     def search(self, target: RequestTarget, context: RequestContext) -> list[Any]:
         """

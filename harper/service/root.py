@@ -12,6 +12,7 @@ from typing import Any, Optional, Sequence
 
 from twisted.application import service
 from twisted.internet import endpoints
+from twisted.internet.defer import maybeDeferred
 from twisted.logger import Logger
 
 from harper.admin.manhole import ManholeService
@@ -19,7 +20,7 @@ from harper.admin.namespace import build_namespace
 from harper.components.runtime import Runtime
 from harper.errors import StartupError
 from harper.http.rest import RestAPI
-from harper.http.site import HarperRoot, make_site
+from harper.http.site import HarperRoot, guarded, make_site
 from harper.mqtt.service import BrokerService, build_broker
 from harper.mqtt.websocket import MQTTWebSocketChannel
 from harper.operations.api import OperationsAPI, default_operations
@@ -62,6 +63,9 @@ class HarperService(service.MultiService):
         self.http_port: Optional[Any] = None
         self.operations_port: Optional[Any] = None
         self.exit_status = 0
+        #: In a worker process: the L{harper.workers.worker.WorkerLink} (inherited listening
+        #: sockets, change-event bus); C{None} in a single process.
+        self.worker: Optional[Any] = None
 
     def startService(self) -> None:
         try:
@@ -82,7 +86,8 @@ class HarperService(service.MultiService):
         self._listen_http()
         self._listen_operations()
         operations = self.config.operations_api
-        write_run_file(self.config.root_path, operations.host, operations.port)
+        if self.worker is None:
+            write_run_file(self.config.root_path, operations.host, operations.port)
 
     def _add_children(self) -> None:
         intervals = [i for i in map(scan_interval, self.runtime.resources.values()) if i]
@@ -140,8 +145,6 @@ class HarperService(service.MultiService):
         Listen with C{factory} on the endpoint C{description}; a failure to listen stops the
         daemon with a message naming the config C{key}. The Deferred fires with the port.
         """
-        endpoint = endpoints.serverFromString(self._reactor, description)
-
         def listening(listening_port: Any) -> Any:
             self._ports.append(listening_port)
             self._log.info("{key} listening on {address}", key=key, address=listening_port.getHost())
@@ -150,7 +153,11 @@ class HarperService(service.MultiService):
         def refused(failure: Any) -> None:
             self._refuse_to_start([f"{key}: cannot listen on port {port}: {failure.getErrorMessage()}"])
 
-        return endpoint.listen(factory).addCallbacks(listening, refused)
+        if self.worker is not None and key in self.worker.sockets:
+            listened = maybeDeferred(self.worker.adopt, key, factory)
+        else:
+            listened = endpoints.serverFromString(self._reactor, description).listen(factory)
+        return listened.addCallbacks(listening, refused)
 
     def _listen_http(self) -> None:
         """
@@ -180,7 +187,8 @@ class HarperService(service.MultiService):
             HarperRoot(rest, mounts), self.runtime.http_registry, self.runtime.caller, authenticate,
             mqtt=mqtt, web_socket=True,
         )
-        self._listen("http.port", http.port, listen_description(http.host, http.port), make_site(root)).addCallback(
+        site = make_site(guarded(root, http, self._reactor.seconds))
+        self._listen("http.port", http.port, listen_description(http.host, http.port), site).addCallback(
             lambda port: setattr(self, "http_port", port)
         )
 
@@ -227,7 +235,8 @@ class HarperService(service.MultiService):
         if not self.running:
             # Never started, or refused to start: the runtime is already stopped.
             return None
-        remove_run_file(self.config.root_path)
+        if self.worker is None:
+            remove_run_file(self.config.root_path)
         for port in self._ports:
             port.stopListening()
         self._ports.clear()

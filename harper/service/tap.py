@@ -21,6 +21,7 @@ from harper.components.loader import discover_plugins, load_applications
 from harper.components.runtime import Runtime, plan_tables
 from harper.errors import StartupError
 from harper.service.root import HarperService
+from harper.workers.launch import process_service
 
 
 class Options(usage.Options):
@@ -32,6 +33,7 @@ class Options(usage.Options):
     optParameters = [
         ["config", "c", None, "The root configuration file (YAML). Default: built-in defaults."],
         ["root", "r", None, "The data folder (overrides rootPath)."],
+        ["worker", None, None, "Internal: run as a worker of a master process (harper.workers)."],
     ]
 
     def __init__(self) -> None:
@@ -77,7 +79,7 @@ def makeService(options: Options) -> HarperService:
     from twisted.internet import reactor
 
     try:
-        harper = build_service(options, reactor)
+        harper = process_service(options, build_service(options, reactor), reactor)
     except StartupError as error:
         sys.stderr.write(f"{error.message}\n")
         raise SystemExit(1)

@@ -79,6 +79,18 @@ class AuthenticatorTests(TestCase):
         self.assertIs(await local.authenticate(None, "::1"), LOCAL_USER)
         self.assertIsNone(await local.authenticate(None, "10.0.0.1"))
 
+    def test_authorize_local_at_once(self) -> None:
+        """
+        The local user of a request without credentials is known at once (the Deferred has
+        fired when returned: REST answers such requests without waiting), and whitespace
+        for credentials is still no credentials.
+        """
+        local = Authenticator(self.users, self.tokens, self.throttle, self.clock, authorize_local=True)
+        self.assertIs(self.successResultOf(local.authenticate(None, "127.0.0.1")), LOCAL_USER)
+        self.assertIs(self.successResultOf(local.authenticate("", "::1")), LOCAL_USER)
+        self.assertIs(self.successResultOf(local.authenticate(" ", "127.0.0.1")), LOCAL_USER)
+        self.assertIsNone(self.successResultOf(local.authenticate(None, "192.0.2.1")))
+
     async def test_bearer(self) -> None:
         """
         An operation token authenticates until it expires; a refresh token does not; the

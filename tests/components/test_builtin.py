@@ -71,7 +71,7 @@ class OptionsTests(TestCase):
         Every built-in plugin provides L{IHarperPlugin}.
         """
         self.assertEqual(
-            sorted(PLUGINS), ["dataLoader", "graphqlSchema", "pyResource", "rest", "static"]
+            sorted(PLUGINS), ["dataLoader", "graphql", "graphqlSchema", "kleinRoutes", "loadEnv", "pyResource", "rest", "roles", "static", "wsgi"]
         )
         for plugin in BUILTIN_PLUGINS:
             self.assertTrue(verifyObject(IHarperPlugin, plugin))

@@ -30,7 +30,7 @@ from harper.components.runtime import Runtime, plan_tables
 from harper.errors import ComponentError
 from harper.interfaces import IApplicationScope, IHarperPlugin
 
-BUILTIN_NAMES = ["dataLoader", "graphqlSchema", "pyResource", "rest", "static"]
+BUILTIN_NAMES = ["dataLoader", "graphql", "graphqlSchema", "kleinRoutes", "loadEnv", "pyResource", "rest", "roles", "static", "wsgi"]
 
 
 def write_tree(case: TestCase, files: Mapping[str, Union[str, bytes]]) -> str:
@@ -268,7 +268,7 @@ class LoadApplicationTests(TestCase):
         self.assertTrue(
             problems[0].endswith(
                 "/config.yaml: greting: unknown plugin "
-                "(known: dataLoader, graphqlSchema, pyResource, rest, static)"
+                "(known: dataLoader, graphql, graphqlSchema, kleinRoutes, loadEnv, pyResource, rest, roles, static, wsgi)"
             ),
             problems,
         )

@@ -87,7 +87,7 @@ class DiscoveryTests(PluginTestCase):
         """
         plugins = discover_plugins([PACKAGE])
         self.assertIs(plugins["greeting"], greeting_plugin.greeting)
-        self.assertEqual(len(plugins), 6)
+        self.assertEqual(len(plugins), 11)
         self.assertTrue(verifyObject(IHarperPlugin, plugins["greeting"]))
         self.assertTrue(IPlugin.providedBy(plugins["greeting"]))
 
@@ -186,7 +186,7 @@ class GreetingTests(PluginTestCase):
         config_file, problems = self.problems("greetings: {message: hi}\n")
         self.assertEqual(problems, [
             f"{config_file}: greetings: unknown plugin "
-            "(known: dataLoader, graphqlSchema, greeting, pyResource, rest, static)",
+            "(known: dataLoader, graphql, graphqlSchema, greeting, kleinRoutes, loadEnv, pyResource, rest, roles, static, wsgi)",
         ])
 
     def test_package_not_configured(self) -> None:

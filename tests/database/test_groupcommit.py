@@ -4,7 +4,7 @@ Tests for L{harper.database.groupcommit}.
 
 import threading
 
-from twisted.internet import defer
+from twisted.internet import defer, reactor, task
 from twisted.trial.unittest import TestCase
 
 from harper.database.groupcommit import GroupCommitter
@@ -76,3 +76,48 @@ class GroupCommitTests(TestCase):
         """
         yield self.put(7, name="seven")
         self.assertEqual(self.runner.read(lambda txn: self.dogs.get(txn, 7))["name"], "seven")
+
+    @defer.inlineCallbacks
+    def test_kept_snapshot_sees_acknowledged_writes(self) -> None:
+        """
+        A read after a write was acknowledged sees it, even when the reading thread read
+        (and kept its snapshot) before the write.
+        """
+        yield self.put(8, name="eight")
+        self.assertEqual(self.runner.read(lambda txn: self.dogs.get(txn, 8))["name"], "eight")
+        yield self.put(8, name="huit")
+        self.assertEqual(self.runner.read(lambda txn: self.dogs.get(txn, 8))["name"], "huit")
+
+    @defer.inlineCallbacks
+    def test_iteration_batched(self) -> None:
+        """
+        Writes submitted on the reactor thread in one reactor iteration reach the writer
+        thread when the iteration ends, all together, and commit in one ZODB transaction
+        (even though the writer was idle when the first was submitted).
+        """
+        yield task.deferLater(reactor, 0, lambda: None)  # now inside a reactor iteration
+        storage = self.runner.db.storage
+        before = storage.lastTransaction()
+        started = threading.Event()
+
+        def first(txn):
+            started.set()
+            return self.dogs.put(txn, {"id": 100, "name": "first"})
+
+        writes = [self.writer.submit(first)]
+        self.assertFalse(started.wait(0.1))
+        writes += [self.put(n, name=f"d{n}") for n in range(5)]
+        yield defer.gatherResults(writes)
+        transactions = [t.tid for t in storage.iterator(before) if t.tid != before]
+        self.assertEqual(len(transactions), 1)
+
+    @defer.inlineCallbacks
+    def test_stop_commits_batch(self) -> None:
+        """
+        Stopping the writer commits the writes submitted in the current reactor iteration.
+        """
+        yield task.deferLater(reactor, 0, lambda: None)  # now inside a reactor iteration
+        write = self.put(9, name="nine")
+        self.writer.stop()
+        result = yield write
+        self.assertEqual(result["name"], "nine")

@@ -144,3 +144,51 @@ class ReadLaneTests(TestCase):
             ReadOnlyTransaction, self.runner.read, lambda txn: self.dogs.put(txn, {"id": 2})
         )
         self.assertIsNone(self.runner.read(lambda txn: self.dogs.get(txn, 2)))
+
+    def test_snapshot_kept_between_reads(self) -> None:
+        """
+        Reads with no commit in between share one ZODB transaction (the snapshot is kept).
+        """
+        first = self.runner.read(lambda txn: txn.connection.transaction_manager.get())
+        second = self.runner.read(lambda txn: txn.connection.transaction_manager.get())
+        self.assertIs(first, second)
+
+    def test_kept_snapshot_sees_other_threads_commits(self) -> None:
+        """
+        A commit made on another thread's connection after a read is seen by the next read on
+        this thread, which renews its snapshot for it.
+        """
+        self.runner.run_blocking(lambda txn: self.dogs.put(txn, {"id": 3, "name": "Rex"}))
+        self.assertEqual(self.runner.read(lambda txn: self.dogs.get(txn, 3))["name"], "Rex")
+        writer = threading.Thread(
+            target=self.runner.run_blocking, args=(lambda txn: self.dogs.put(txn, {"id": 3, "name": "Max"}),)
+        )
+        writer.start()
+        writer.join(10)
+        self.assertEqual(self.runner.read(lambda txn: self.dogs.get(txn, 3))["name"], "Max")
+
+    def test_changes_in_memory_dropped(self) -> None:
+        """
+        A read that changes a persistent object in memory (bypassing the table API) leaves
+        nothing for the next read to see.
+        """
+        self.runner.run_blocking(lambda txn: self.dogs.put(txn, {"id": 4, "name": "Rex"}))
+
+        def tamper(txn):
+            self.dogs.entry(txn, 4).value = {"id": 4, "name": "tampered"}
+
+        self.runner.read(tamper)
+        self.assertEqual(self.runner.read(lambda txn: self.dogs.get(txn, 4))["name"], "Rex")
+
+    def test_failed_read_dropped(self) -> None:
+        """
+        A read that raises after changing an object in memory leaves nothing behind either.
+        """
+        self.runner.run_blocking(lambda txn: self.dogs.put(txn, {"id": 5, "name": "Rex"}))
+
+        def tamper_then_fail(txn):
+            self.dogs.entry(txn, 5).value = {"id": 5, "name": "tampered"}
+            raise Boom()
+
+        self.assertRaises(Boom, self.runner.read, tamper_then_fail)
+        self.assertEqual(self.runner.read(lambda txn: self.dogs.get(txn, 5))["name"], "Rex")

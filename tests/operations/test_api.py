@@ -103,7 +103,8 @@ class RequestTests(OperationsCase):
             "search_by_conditions", "add_user", "alter_user", "drop_user", "list_users",
             "user_info", "add_role", "alter_role", "drop_role", "list_roles",
             "create_authentication_tokens", "refresh_operation_token", "system_information",
-            "get_configuration",
+            "get_configuration", "sql", "csv_data_load", "csv_file_load", "get_job",
+            "search_jobs_by_start_date",
         }
         self.assertEqual(set(default_operations().names()), expected)
 

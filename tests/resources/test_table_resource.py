@@ -106,6 +106,24 @@ class TableResourceTests(TestCase):
         self.assertEqual(owners, [{"dogs": ["Rex"]}])
 
     @defer.inlineCallbacks
+    def test_select_related_per_record(self) -> None:
+        """
+        In one search, records sharing a related record and records with their own each get
+        theirs (the projector remembers related records by key, not by position).
+        """
+        yield self.tables.Owner.put(1, {"name": "Ann"})
+        yield self.tables.Owner.put(2, {"name": "Bob"})
+        for key, owner in [("d1", 1), ("d2", 2), ("d3", 1), ("d4", None)]:
+            yield self.tables.Dog.put(key, {"name": key, "ownerId": owner})
+        select = Select((SelectField("name"), SelectField("owner", Select((SelectField("name"),), "value"))))
+        found = yield self.tables.Dog.search(Query(select=select))
+        self.assertEqual(
+            found,
+            [{"name": "d1", "owner": "Ann"}, {"name": "d2", "owner": "Bob"},
+             {"name": "d3", "owner": "Ann"}, {"name": "d4", "owner": None}],
+        )
+
+    @defer.inlineCallbacks
     def test_nested_calls_share_transaction(self) -> None:
         """
         Calls made with the context of a running call join its transaction: a failure after

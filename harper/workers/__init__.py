@@ -1,0 +1,7 @@
+# -*- test-case-name: tests.workers -*-
+"""
+Worker processes: with C{threads.count} above 1 the daemon's first process becomes a master that
+runs no requests itself; it binds the listening sockets, serves the store to the workers (a ZEO
+server for a C{file:} store) and starts that many worker processes, which inherit the sockets,
+open the one store and relay their change events to each other through the master.
+"""

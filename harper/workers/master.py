@@ -1,0 +1,230 @@
+# -*- test-case-name: tests.workers.test_master -*-
+"""
+The master process of a multi-process daemon (C{threads.count} above 1): it binds the listening
+ports, makes the store shareable (a ZEO server for a C{file:} or C{zeo:} store), starts the
+workers (the first alone, so that it creates and migrates the tables; the others once it
+serves), relays their change events, restarts any that dies, and stops them all on shutdown.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from typing import Any, Callable, Optional, Sequence, TextIO
+from urllib.parse import quote
+
+from twisted.application import service
+from twisted.internet.defer import Deferred, DeferredList, succeed
+from twisted.logger import Logger
+
+from harper.components.config_storage import uri_scheme
+from harper.database.storage import default_file_path
+from harper.database.zeo import LOCAL_LOG, LOCAL_SOCKET, ZEOServerProcess
+from harper.errors import StartupError
+from harper.service.runfile import remove_run_file, write_run_file
+from harper.workers.bus import EventRelay
+from harper.workers.process import WorkerProcess, spawn_worker, store_override
+
+#: The listening ports the workers share: configuration key and section attribute.
+SHARED_PORTS = (("http.port", "http"), ("operationsApi.port", "operations_api"), ("mqtt.port", "mqtt"))
+
+
+def worker_count(config: Any) -> int:
+    """
+    How many worker processes C{config} asks for: C{threads.count} when the configuration sets
+    it, else 1 (one process, no master).
+    """
+    return config.threads.count if config.raw["threads"]["count"] else 1
+
+
+def unsupported(config: Any) -> list[str]:
+    """
+    What C{config} asks for that worker processes do not do (yet).
+    """
+    problems = []
+    if config.raw.get("replication", {}).get("hostname"):
+        problems.append("replication.hostname: replication runs in a single process; set threads.count: 1")
+    if config.manhole.telnet_port or config.manhole.ssh_port:
+        problems.append("manhole: the admin console runs in a single process; set threads.count: 1")
+    if config.mqtt.secure_port and config.tls.certificate:
+        problems.append(
+            "mqtt.securePort: TLS ports are not shared by worker processes yet; set threads.count: 1"
+        )
+    if uri_scheme(config.storage.uri) == "memory":
+        problems.append("storage.uri: a memory: store cannot be shared by worker processes")
+    return problems
+
+
+def bind_listener(key: str, host: str, port: int) -> socket.socket:
+    """
+    A non-blocking socket listening on C{host} (every IPv4 interface when empty) and C{port}.
+
+    :raises StartupError: naming C{key} when the port cannot be listened on.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listening = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listening.bind((host, port))
+        listening.listen(socket.SOMAXCONN)
+        listening.setblocking(False)
+    except OSError as error:
+        listening.close()
+        raise StartupError([f"{key}: cannot listen on port {port}: {error.strerror or error}"]) from None
+    return listening
+
+
+def shared_store(config: Any) -> tuple[str, Optional[ZEOServerProcess]]:
+    """
+    The storage URI the workers open, and the ZEO server the master runs for it (C{None} when
+    the store is already a server: C{zeo://...} or PostgreSQL).
+    """
+    uri, root = config.storage.uri, config.root_path
+    if uri_scheme(uri) != "file" and uri.lower() != "zeo:":
+        return uri, None
+    server = ZEOServerProcess(
+        os.path.join(root, LOCAL_SOCKET),
+        config.storage.file_path or default_file_path(root),
+        os.path.join(root, LOCAL_LOG),
+    )
+    return "zeo://" + quote(server.socket_path), server
+
+
+def _how_it_ended(reason: Any) -> str:
+    """
+    How a process ended, in words: C{"exited with status 1"}, C{"was killed by signal 9"}.
+    """
+    if reason.value.signal is not None:
+        return f"was killed by signal {reason.value.signal}"
+    return f"exited with status {reason.value.exitCode}"
+
+
+class MasterService(service.Service):
+    """
+    Runs C{count} worker processes over one store and shared ports.
+
+    :param config: the validated configuration.
+    :param arguments: the C{twistd harper} options the workers get (see
+        L{harper.workers.process.harper_arguments}).
+    :param count: how many workers.
+    :param reactor: the reactor.
+    :param restart_delay: seconds between a worker's unexpected end and its restart.
+    :param spawn: starts one worker (L{harper.workers.process.spawn_worker}'s signature).
+    :ivar workers: the running workers, by index.
+    :ivar exit_status: 1 once the master refused to start, else 0.
+    :ivar terminal: where a refusal to start is written for the operator (twistd sends
+        C{sys.stderr} to the log).
+    """
+
+    _log = Logger()
+
+    def __init__(self, config: Any, arguments: Sequence[str], count: int, reactor: Any,
+                 restart_delay: float = 0.5, spawn: Callable[..., None] = spawn_worker) -> None:
+        self.config = config
+        self.count = count
+        self.workers: dict[int, WorkerProcess] = {}
+        self.exit_status = 0
+        self.terminal: TextIO = sys.__stderr__
+        self._arguments = list(arguments)
+        self._reactor = reactor
+        self._restart_delay = restart_delay
+        self._spawn_worker = spawn
+        self._relay = EventRelay()
+        self._sockets: dict[str, socket.socket] = {}
+        self._server: Optional[ZEOServerProcess] = None
+        self._ended: dict[int, Deferred] = {}
+        self._stopping = False
+        self._all_started = False
+
+    def startService(self) -> None:
+        super().startService()
+        try:
+            self._bind()
+            uri, self._server = shared_store(self.config)
+            if self._server is not None:
+                self._server.start()
+        except StartupError as error:
+            self._refuse_to_start(error.problems)
+            return
+        self._arguments += store_override(uri)
+        self._spawn(0)
+        operations = self.config.operations_api
+        write_run_file(self.config.root_path, operations.host, operations.port)
+
+    def _bind(self) -> None:
+        for key, section in SHARED_PORTS:
+            settings = getattr(self.config, section)
+            if settings.port:
+                self._sockets[key] = bind_listener(key, settings.host, settings.port)
+
+    def _spawn(self, index: int) -> None:
+        if self._stopping:
+            return
+        worker = WorkerProcess(index, self._worker_ended)
+        self.workers[index] = worker
+        self._ended[index] = Deferred()
+        channel = self._relay.channel(lambda: self._worker_ready(worker))
+        self._spawn_worker(self._reactor, worker, self._arguments, self._sockets, channel)
+
+    def _worker_ready(self, worker: WorkerProcess) -> None:
+        worker.ready = True
+        self._log.info("worker {index} (pid {pid}) serving", index=worker.index, pid=worker.pid)
+        if not self._all_started:
+            self._all_started = True
+            for index in range(1, self.count):
+                self._spawn(index)
+
+    def _worker_ended(self, worker: WorkerProcess, reason: Any) -> None:
+        if self.workers.get(worker.index) is worker:
+            del self.workers[worker.index]
+            self._ended.pop(worker.index).callback(None)
+        if self._stopping:
+            return
+        how = _how_it_ended(reason)
+        if not worker.ready and not any(w.ready for w in self.workers.values()):
+            self._refuse_to_start([f"worker {worker.index} {how} before serving (see the log above)"])
+            return
+        self._log.warn(
+            "worker {index} (pid {pid}) {how}; restarting it", index=worker.index, pid=worker.pid, how=how
+        )
+        self._reactor.callLater(self._restart_delay, self._spawn, worker.index)
+
+    def _refuse_to_start(self, problems: Sequence[str]) -> None:
+        message = StartupError(problems).message
+        self._log.critical("{message}", message=message)
+        self.terminal.write(f"{message}\n")
+        self.terminal.flush()
+        self.exit_status = 1
+        self._reactor.callWhenRunning(self._reactor.stop)
+
+    def stopService(self) -> Any:
+        super().stopService()
+        self._stopping = True
+        for worker in list(self.workers.values()):
+            worker.transport.signalProcess("TERM")
+        kill = self._reactor.callLater(10.0, self._kill_remaining)
+        pending = list(self._ended.values())
+        done = DeferredList(pending) if pending else succeed(None)
+
+        def stopped(result: Any) -> Any:
+            if kill.active():
+                kill.cancel()
+            self._close()
+            return None
+
+        return done.addBoth(stopped)
+
+    def _kill_remaining(self) -> None:
+        for worker in list(self.workers.values()):
+            self._log.warn("worker {index} ignored SIGTERM; killing it", index=worker.index)
+            worker.transport.signalProcess("KILL")
+
+    def _close(self) -> None:
+        for listening in self._sockets.values():
+            listening.close()
+        self._sockets.clear()
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+        remove_run_file(self.config.root_path)

@@ -1,0 +1,3 @@
+"""
+Tests for L{harper.workers}: the master, its workers and the change-event bus between them.
+"""
