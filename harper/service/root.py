@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 from twisted.application import service
 from twisted.internet import endpoints
@@ -28,6 +28,7 @@ from harper.operations.scope import OperationScope
 from harper.replication.cluster import ReplicationCluster
 from harper.replication.replica import Replica
 from harper.replication.settings import settings_from_config
+from harper.service.logs import start_logging
 from harper.service.runfile import remove_run_file, write_run_file
 from harper.service.sweeper import ExpirationSweeper, scan_interval
 from harper.websocket.resource import RealtimeResource
@@ -63,11 +64,13 @@ class HarperService(service.MultiService):
         self.http_port: Optional[Any] = None
         self.operations_port: Optional[Any] = None
         self.exit_status = 0
+        self._stop_logging: Optional[Callable[[], None]] = None
         #: In a worker process: the L{harper.workers.worker.WorkerLink} (inherited listening
         #: sockets, change-event bus); C{None} in a single process.
         self.worker: Optional[Any] = None
 
     def startService(self) -> None:
+        self._stop_logging = start_logging(self.config.logging)
         try:
             self.runtime.start()
         except StartupError as error:
@@ -231,9 +234,15 @@ class HarperService(service.MultiService):
         self.exit_status = 1
         self._reactor.callWhenRunning(self._reactor.stop)
 
+    def _end_logging(self) -> None:
+        if self._stop_logging is not None:
+            self._stop_logging()
+            self._stop_logging = None
+
     def stopService(self) -> Any:
         if not self.running:
             # Never started, or refused to start: the runtime is already stopped.
+            self._end_logging()
             return None
         if self.worker is None:
             remove_run_file(self.config.root_path)
@@ -244,6 +253,7 @@ class HarperService(service.MultiService):
 
         def closed(result: Any) -> Any:
             self.runtime.stop()
+            self._end_logging()
             return result
 
         return d.addBoth(closed) if d is not None else closed(None)
