@@ -193,3 +193,32 @@ class QueryTests(TestCase):
         query = Query(Condition("id", "in", (0, 1, 2, 3)), sort=(SortKey(("breedRecord", "name"), descending=True),))
         records, _ = self.run_query(query)
         self.assertEqual([r["id"] for r in records], [3, 2, 1, 0])
+
+
+class LargeTableTests(TestCase):
+    """
+    Index use on a table of 100,000 records.
+    """
+
+    def test_indexed_query_on_100000_records(self) -> None:
+        """
+        An equality and a range on an indexed attribute visit only their matches among
+        100,000 records.
+        """
+        runner = file_runner(self, threads=1)
+        [dogs] = create_tables(runner, dog_definition())
+
+        def load(txn):
+            for number in range(100_000):
+                dogs.put(txn, {"id": number, "name": f"dog{number:06}", "breed": f"b{number % 1000}"})
+
+        runner.run_blocking(load)
+        for condition, expected in (
+            (Condition("breed", "equals", "b7"), 100),
+            (Condition("name", "between", ("dog050000", "dog050249")), 250),
+        ):
+            stats = QueryStats()
+            found = runner.run_blocking(
+                lambda txn: list(QueryExecutor(txn, dogs, {}.get, stats).run(Query(condition)))
+            )
+            self.assertEqual((len(found), stats.visited), (expected, expected))
