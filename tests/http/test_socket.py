@@ -11,7 +11,11 @@ import orjson
 from twisted.internet.defer import inlineCallbacks
 from twisted.trial.unittest import TestCase
 
-from harper.http.site import HarperRoot
+from twisted.logger import globalLogPublisher
+from twisted.web.resource import Resource
+from twisted.web.test.requesthelper import DummyRequest
+
+from harper.http.site import HarperRoot, make_site
 from tests.http.helpers import SocketClient, rest_api, start_runtime
 
 
@@ -70,3 +74,27 @@ class SocketTests(TestCase):
         self.assertEqual((cached.status, cached.body), (304, b""))
         after = yield self.client.request("GET", "/Dog/d01")
         self.assertEqual(after.json()["age"], 1)
+
+
+class AccessLogTests(TestCase):
+    """
+    The access log of the HTTP site.
+    """
+
+    def test_combined_format(self):
+        """
+        Each request is logged as an info event of C{harper.access} in combined log format.
+        """
+        events = []
+        site = make_site(Resource())
+        globalLogPublisher.addObserver(events.append)
+        self.addCleanup(globalLogPublisher.removeObserver, events.append)
+        request = DummyRequest([b"Dog", b"1"])
+        request.method = b"GET"
+        request.uri = b"/Dog/1"
+        request.code = 404
+        request.sentLength = 21
+        site.log(request)
+        [event] = [e for e in events if e.get("log_namespace") == "harper.access"]
+        self.assertEqual((event["log_namespace"], event["log_level"].name), ("harper.access", "info"))
+        self.assertIn('"GET /Dog/1 HTTP/1.0" 404 21', event["line"])
