@@ -147,7 +147,9 @@ class RestAPI(resource.Resource):
             cache_control=parse_cache_control(request.getHeader("cache-control")),
         )
 
-    def _then(self, d: Deferred, step: Callable[..., None], exchange: _Exchange, *args: Any) -> None:
+    def _then(
+        self, d: Deferred, step: Callable[..., None], exchange: _Exchange, *args: Any
+    ) -> None:
         """
         Call C{step(result, exchange, *args)} with C{d}'s result, and L{_failed} with any
         failure of C{d} or of C{step}. When C{d} already has its result (a local caller's

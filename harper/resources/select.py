@@ -71,10 +71,12 @@ class Projector:
                 else:
                     found.extend(self._matching(target, remote, key))
         else:
-            found = list(self._matching(target, relationship.to_attribute, record.get(self._table.primary_key)))
-        inner = self._inner.get((target.database, target.name))
+            local = record.get(self._table.primary_key)
+            found = list(self._matching(target, relationship.to_attribute, local))
+        name = (target.database, target.name)
+        inner = self._inner.get(name)
         if inner is None:
-            inner = self._inner[(target.database, target.name)] = Projector(self._txn, target, self._related)
+            inner = self._inner[name] = Projector(self._txn, target, self._related)
         shaped = [inner.project(other, nested) for other in found]
         if many or isinstance(record.get(relationship.from_attribute or ""), list):
             return shaped

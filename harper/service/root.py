@@ -6,6 +6,7 @@ reverse order.
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from typing import Any, Callable, Optional, Sequence
@@ -13,7 +14,7 @@ from typing import Any, Callable, Optional, Sequence
 from twisted.application import service
 from twisted.internet import endpoints
 from twisted.internet.defer import maybeDeferred
-from twisted.logger import Logger
+from twisted.logger import Logger, LogLevel
 
 from harper.admin.manhole import ManholeService
 from harper.admin.namespace import build_namespace
@@ -28,7 +29,7 @@ from harper.operations.scope import OperationScope
 from harper.replication.cluster import ReplicationCluster
 from harper.replication.replica import Replica
 from harper.replication.settings import settings_from_config
-from harper.service.logs import start_logging
+from harper.service.logs import LEVELS, start_logging
 from harper.service.runfile import remove_run_file, write_run_file
 from harper.service.sweeper import ExpirationSweeper, scan_interval
 from harper.websocket.resource import RealtimeResource
@@ -82,6 +83,10 @@ class HarperService(service.MultiService):
             self.runtime.stop()
             self._refuse_to_start([f"{type(error).__name__}: {error}"])
             return
+        # What start-up loaded lives as long as the process: keep the collector from
+        # scanning it again on every full collection (a 15-27 ms pause under load).
+        gc.collect()
+        gc.freeze()
         self._add_children()
         self._start_replication()
         super().startService()
@@ -190,7 +195,8 @@ class HarperService(service.MultiService):
             HarperRoot(rest, mounts), self.runtime.http_registry, self.runtime.caller, authenticate,
             mqtt=mqtt, web_socket=True,
         )
-        site = make_site(guarded(root, http, self._reactor.seconds))
+        access_log = LEVELS[self.config.logging.level.lower()] <= LogLevel.info
+        site = make_site(guarded(root, http, self._reactor.seconds), access_log)
         self._listen("http.port", http.port, listen_description(http.host, http.port), site).addCallback(
             lambda port: setattr(self, "http_port", port)
         )

@@ -85,7 +85,9 @@ class AuthenticatorTests(TestCase):
         fired when returned: REST answers such requests without waiting), and whitespace
         for credentials is still no credentials.
         """
-        local = Authenticator(self.users, self.tokens, self.throttle, self.clock, authorize_local=True)
+        local = Authenticator(
+            self.users, self.tokens, self.throttle, self.clock, authorize_local=True
+        )
         self.assertIs(self.successResultOf(local.authenticate(None, "127.0.0.1")), LOCAL_USER)
         self.assertIs(self.successResultOf(local.authenticate("", "::1")), LOCAL_USER)
         self.assertIs(self.successResultOf(local.authenticate(" ", "127.0.0.1")), LOCAL_USER)

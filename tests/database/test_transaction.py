@@ -160,9 +160,11 @@ class ReadLaneTests(TestCase):
         """
         self.runner.run_blocking(lambda txn: self.dogs.put(txn, {"id": 3, "name": "Rex"}))
         self.assertEqual(self.runner.read(lambda txn: self.dogs.get(txn, 3))["name"], "Rex")
-        writer = threading.Thread(
-            target=self.runner.run_blocking, args=(lambda txn: self.dogs.put(txn, {"id": 3, "name": "Max"}),)
-        )
+
+        def rename(txn):
+            return self.dogs.put(txn, {"id": 3, "name": "Max"})
+
+        writer = threading.Thread(target=self.runner.run_blocking, args=(rename,))
         writer.start()
         writer.join(10)
         self.assertEqual(self.runner.read(lambda txn: self.dogs.get(txn, 3))["name"], "Max")

@@ -83,10 +83,11 @@ class AccessLogTests(TestCase):
 
     def test_combined_format(self):
         """
-        Each request is logged as an info event of C{harper.access} in combined log format.
+        With the access log on, each request is logged as an info event of C{harper.access}
+        in combined log format; without it, nothing is logged.
         """
         events = []
-        site = make_site(Resource())
+        site = make_site(Resource(), access_log=True)
         globalLogPublisher.addObserver(events.append)
         self.addCleanup(globalLogPublisher.removeObserver, events.append)
         request = DummyRequest([b"Dog", b"1"])
@@ -96,5 +97,7 @@ class AccessLogTests(TestCase):
         request.sentLength = 21
         site.log(request)
         [event] = [e for e in events if e.get("log_namespace") == "harper.access"]
+        make_site(Resource()).log(request)
+        self.assertEqual(len([e for e in events if e.get("log_namespace") == "harper.access"]), 1)
         self.assertEqual((event["log_namespace"], event["log_level"].name), ("harper.access", "info"))
         self.assertIn('"GET /Dog/1 HTTP/1.0" 404 21', event["line"])

@@ -115,8 +115,8 @@ class TableResourceTests(TestCase):
         yield self.tables.Owner.put(2, {"name": "Bob"})
         for key, owner in [("d1", 1), ("d2", 2), ("d3", 1), ("d4", None)]:
             yield self.tables.Dog.put(key, {"name": key, "ownerId": owner})
-        select = Select((SelectField("name"), SelectField("owner", Select((SelectField("name"),), "value"))))
-        found = yield self.tables.Dog.search(Query(select=select))
+        owner_name = SelectField("owner", Select((SelectField("name"),), "value"))
+        found = yield self.tables.Dog.search(Query(select=Select((SelectField("name"), owner_name))))
         self.assertEqual(
             found,
             [{"name": "d1", "owner": "Ann"}, {"name": "d2", "owner": "Bob"},
