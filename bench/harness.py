@@ -212,10 +212,13 @@ class Server:
             return log.read().decode("utf-8", "replace")
 
 
-def harper_server(root: str, port: int, prefix: Sequence[str] = ()) -> Server:
+def harper_server(
+    root: str, port: int, prefix: Sequence[str] = (), settings: Sequence[str] = ()
+) -> Server:
     """
     The harper daemon with the kennel example on C{port}, its data in C{root}, every other
-    listener off; C{prefix} goes before C{twistd} on the command line (a profiler).
+    listener off; C{prefix} goes before C{twistd} on the command line (a profiler), and each
+    of C{settings} (C{"key=value"}) is passed with C{--set} after the defaults.
     """
     argv = [
         *prefix, TWISTD, "-n", "--pidfile=", "harper",
@@ -225,6 +228,8 @@ def harper_server(root: str, port: int, prefix: Sequence[str] = ()) -> Server:
         "--set", "mqtt.port=0",
         "--set", "authentication.authorizeLocal=true",
     ]
+    for setting in settings:
+        argv += ["--set", setting]
     return Server("harper", argv, port, os.path.join(root, "daemon.log"))
 
 

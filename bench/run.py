@@ -5,7 +5,9 @@ It starts harper with the kennel example on a free loopback port and a temporary
 the fixed data set (2,000 dogs over 20 breeds) over HTTP, starts a bare twisted.web server
 serving the JSON of one dog as the baseline, then runs wrk against both and prints each
 figure with its latency, its ratio to the baseline and to the original Harper's published
-figures. C{--help} lists the options; docs/benchmarks.md explains the figures.
+figures; then measures beyond one process (C{bench/cluster.py}): GET with two workers,
+replication lag between two nodes, MQTT fan-out against mosquitto, WebSocket fan-out
+(C{--extras}). C{--help} lists the options; docs/benchmarks.md explains the figures.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Callable, Optional
 
 sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-from bench import harness  # noqa: E402  (needs the checkout on the path)
+from bench import cluster, harness  # noqa: E402  (needs the checkout on the path)
 
 #: The original Harper 4.7's published figures (2-core machine, 2 workers, wrk -t2 -c32).
 PUBLISHED = {"get": 26_000.0, "put": 4_700.0, "query": 2_900.0}
@@ -57,28 +59,69 @@ BENCHMARKS = (
 )
 
 
-def mqtt_fanout(args: argparse.Namespace) -> None:
+def workers_get(args: argparse.Namespace, folder: str, results: dict) -> None:
     """
-    MQTT QoS 0 and QoS 1 fan-out (1 publisher to 1 and to 50 subscribers) against mosquitto.
+    GET by id with two worker processes (C{threads.count=2}), and its ratio to one process.
     """
-    print("  MQTT QoS 0/1 fan-out: not yet available (harper has no MQTT broker yet; issue 7)")
+    if "get" not in results:
+        print("  GET by id, 2 workers: skipped (needs the one-process GET figure: --only get)")
+        return
+    print("  measuring GET by id with 2 workers...", flush=True)
+    two = cluster.measure_workers(folder, args.duration, args.threads, args.connections)
+    one = results["get"]
+    met = "met" if two.rate >= PUBLISHED["get"] else "NOT met"
+    print(f"  {'GET by id, 1 process':<22}{one.rate:>10,.0f}{one.p50_ms:>9.2f}{one.p99_ms:>9.2f}")
+    print(
+        f"  {'GET by id, 2 workers':<22}{two.rate:>10,.0f}{two.p50_ms:>9.2f}{two.p99_ms:>9.2f}"
+        f"{two.errors:>8}   2 workers / 1 process = {two.rate / one.rate:.2f}x; "
+        f">= {PUBLISHED['get']:,.0f}/s published: {met}"
+    )
 
 
-def websocket_fanout(args: argparse.Namespace) -> None:
+def replication_lag(args: argparse.Namespace, folder: str, results: dict) -> None:
     """
-    WebSocket fan-out of table changes to subscribers.
+    Time from a write on node A to its change event on node B (two nodes on loopback).
     """
-    print("  WebSocket fan-out: not yet available (harper has no WebSocket endpoint yet; issue 7)")
+    print(f"  measuring replication lag ({args.lag_rate:g} PUT/s on A for {args.duration:g} s)...",
+          flush=True)
+    lag = cluster.measure_replication_lag(folder, args.lag_rate, args.duration)
+    print(
+        f"  replication A -> B: {lag.writes:,} PUTs at {lag.rate:,.0f}/s, {lag.seen:,} seen on B; "
+        f"lag from send p50 {lag.from_send[0]:.1f} ms p99 {lag.from_send[1]:.1f} ms, "
+        f"from A's 204 p50 {lag.from_ack[0]:.1f} ms p99 {lag.from_ack[1]:.1f} ms"
+    )
 
 
-def replication_lag(args: argparse.Namespace) -> None:
+def mqtt_fanout(args: argparse.Namespace, folder: str, results: dict) -> None:
     """
-    Time from a commit on one node to its visibility on another.
+    MQTT fan-out through harper's broker and mosquitto (C{bench/mqtt_throughput.py}).
     """
-    print("  replication lag: not yet available (harper has no replication yet; issue 7)")
+    for label, arguments in cluster.MQTT_RUNS:
+        print(f"  MQTT {label}:", flush=True)
+        for line in cluster.run_mqtt(arguments).splitlines()[1:]:
+            print(f"    {line}")
 
 
-HOOKS = (mqtt_fanout, websocket_fanout, replication_lag)
+def websocket_fanout(args: argparse.Namespace, folder: str, results: dict) -> None:
+    """
+    WebSocket fan-out of table changes to 1 and to 50 subscribers (C{bench/ws_fanout.py}).
+    """
+    print("  measuring WebSocket fan-out...", flush=True)
+    for subscribers, figures in cluster.measure_ws_fanout(folder):
+        print(
+            f"  WebSocket, {subscribers} subscriber(s) of /Dog/: {figures['received']:,} of "
+            f"{figures['expected']:,} changes delivered, {figures['rate']:,.0f}/s; PUT sent to "
+            f"message p50 {figures['p50_ms']:.1f} ms p99 {figures['p99_ms']:.1f} ms"
+        )
+
+
+#: The measures beyond one harper process, by their name on the command line (C{--extras}).
+EXTRAS = {
+    "workers": workers_get,
+    "replication": replication_lag,
+    "mqtt": mqtt_fanout,
+    "websocket": websocket_fanout,
+}
 
 
 def parse_arguments(argv: list[str]) -> argparse.Namespace:
@@ -93,6 +136,14 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
         "--only", default=",".join(b.name for b in BENCHMARKS),
         help="comma-separated benchmarks to run (default: all of get,put,query,relationship)",
     )
+    parser.add_argument(
+        "--extras", default=",".join(EXTRAS),
+        help="comma-separated measures beyond one process to run, '' for none "
+        "(default: all of workers,replication,mqtt,websocket)",
+    )
+    parser.add_argument(
+        "--lag-rate", type=float, default=1000.0, help="PUTs/s on node A for the lag (1000)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary root and logs")
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
@@ -100,8 +151,13 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     unknown = set(args.only.split(",")) - {b.name for b in BENCHMARKS}
     if unknown:
         parser.error(f"unknown benchmarks: {', '.join(sorted(unknown))}")
+    unknown = set(filter(None, args.extras.split(","))) - set(EXTRAS)
+    if unknown:
+        parser.error(f"unknown extras: {', '.join(sorted(unknown))}")
     if args.duration <= 0 or args.threads < 1 or args.connections < args.threads:
         parser.error("--duration must be positive and --connections at least --threads >= 1")
+    if args.lag_rate * args.duration < cluster.LAG_CLIENTS:
+        parser.error(f"--lag-rate times --duration must be at least {cluster.LAG_CLIENTS}")
     return args
 
 
@@ -173,10 +229,17 @@ def report(
             published, rate = PUBLISHED[benchmark.name], results[benchmark.name].rate
             figures = f"{published:>10,.0f}{rate:>10,.0f}{rate / published:>19.2f}x"
             print(f"  {benchmark.label:<22}{figures}")
-    print()
-    print("Not measured yet:")
-    for hook in HOOKS:
-        hook(args)
+
+def report_extras(args: argparse.Namespace, folder: str, results: dict) -> None:
+    """
+    Measure and print the selected measures beyond one process.
+    """
+    selected = [name for name in args.extras.split(",") if name]
+    if selected:
+        print()
+        print("Beyond one process:")
+    for name in selected:
+        EXTRAS[name](args, folder, results)
 
 
 def measure_baseline(args: argparse.Namespace, folder: str, body: bytes) -> harness.WrkResult:
@@ -233,6 +296,7 @@ def run(args: argparse.Namespace, folder: str) -> None:
     finally:
         harper.stop()
     report(results, skipped, bare, args)
+    report_extras(args, folder, results)
 
 
 def main(argv: list[str]) -> int:
