@@ -66,6 +66,23 @@ def _range_bounds(condition: Condition) -> Optional[tuple[tuple, tuple, bool, bo
     return None
 
 
+def _released_values(tree: Any) -> Iterator[Any]:
+    """
+    The values of a BTree, bucket by bucket, ghosting again each bucket this scan loaded once
+    its values are used (the bucket chain is how BTrees themselves iterate).
+    """
+    bucket = tree._firstbucket
+    while bucket is not None:
+        loaded = bucket._p_changed is None
+        values = list(bucket.values())
+        following = bucket._next
+        yield from values
+        del values
+        if loaded:
+            bucket._p_deactivate()
+        bucket = following
+
+
 class QueryExecutor:
     """
     Runs queries against one table in one transaction.
@@ -74,6 +91,8 @@ class QueryExecutor:
     :param table: the table queried.
     :param related: finds another table by its GraphQL type name (for relationships).
     :param stats: incremented as records are visited.
+    :param release: ghost again the records this query had to load, once each is used (for
+        streaming very large answers).
     """
 
     def __init__(
@@ -82,12 +101,14 @@ class QueryExecutor:
         table: Table,
         related: RelatedTables,
         stats: Optional[QueryStats] = None,
+        release: bool = False,
     ) -> None:
         self._txn = txn
         self._table = table
         self._related = related
         self.stats = stats if stats is not None else QueryStats()
         self._store = table.store(txn)
+        self._release = release
 
     # -- public --------------------------------------------------------------------------
 
@@ -186,18 +207,23 @@ class QueryExecutor:
         records = self._store.records
         now = self._txn.timestamp
         if candidates is None:
-            entries: Iterable[Any] = records.values()
+            entries: Iterable[Any] = _released_values(records) if self._release else records.values()
         else:
             entries = (records.get(key) for key in candidates)
         for entry in entries:
             if entry is None:
                 continue
             self.stats.visited += 1
+            loaded = self._release and entry._p_changed is None
             if self._table.is_expired(entry, now):
                 continue
             value = entry.value
             if conditions is None or matches(conditions, value, self.value_of):
                 yield value
+            if loaded:
+                # A long scan: give back what this query loaded once it has been used, so
+                # memory stays flat instead of growing up to the connection's cache size.
+                entry._p_deactivate()
 
     def _candidates(self, node: Node) -> Optional[list]:
         """

@@ -285,6 +285,7 @@ class RestAPI(resource.Resource):
         """
         request = exchange.request
         stream = CollectionStream(self._reactor, request, accepts_gzip(request.getHeader("accept-encoding")))
+        exchange.context.streaming = True
 
         def inside(values: Any) -> None:
             total = self._total(exchange)

@@ -29,6 +29,8 @@ class RequestContext:
         expiry.
     :ivar loaded_from_source: set when a caching table had to call its source.
     :ivar tables: the L{harper.resources.tables.Tables} namespace, for calls to other tables.
+    :ivar streaming: the answer is streamed as it is read: records a query loads are let go
+        once used, so a very large collection needs flat memory.
     :ivar last_modified: the version (epoch ms of the last write) of the record the call
         read, set by table reads; transports derive C{ETag} and C{Last-Modified} from it.
     :ivar cache_control: the client's cache directives (C{Cache-Control}), honoured by
@@ -44,6 +46,7 @@ class RequestContext:
     tables: Any = None
     last_modified: Optional[float] = None
     cache_control: CacheDirectives = NO_DIRECTIVES
+    streaming: bool = False
 
     @property
     def username(self) -> Optional[str]:

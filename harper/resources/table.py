@@ -187,7 +187,8 @@ class TableResource(Resource):
         """
         txn = context.transaction
         projector = self.projector(context)
-        for record in QueryExecutor(txn, self.table, self.related).run(typed_query(query, self.definition)):
+        executor = QueryExecutor(txn, self.table, self.related, release=context.streaming)
+        for record in executor.run(typed_query(query, self.definition)):
             yield projector.project(record, query.select)
 
     def count(self, target: RequestTarget, context: RequestContext, estimate: bool = False) -> int:

@@ -222,3 +222,30 @@ class LargeTableTests(TestCase):
                 lambda txn: list(QueryExecutor(txn, dogs, {}.get, stats).run(Query(condition)))
             )
             self.assertEqual((len(found), stats.visited), (expected, expected))
+
+
+class ReleaseTests(TestCase):
+    """
+    Scans that give back what they loaded (for streamed answers).
+    """
+
+    def test_loaded_records_ghosted_again(self) -> None:
+        """
+        With C{release}, records and buckets the scan loaded are ghosts again once used;
+        without it they stay loaded.
+        """
+        runner = file_runner(self, threads=1)
+        [dogs] = create_tables(runner, dog_definition())
+        runner.run_blocking(lambda txn: [dogs.put(txn, {"id": n, "name": f"d{n}"}) for n in range(300)])
+
+        def scan(release):
+            def work(txn):
+                txn.connection.cacheMinimize()
+                found = list(QueryExecutor(txn, dogs, {}.get, release=release).run(Query()))
+                entries = list(dogs.store(txn).records.values())
+                return len(found), sum(entry._p_changed is None for entry in entries)
+
+            return runner.run_blocking(work)
+
+        self.assertEqual(scan(release=True), (300, 300))
+        self.assertEqual(scan(release=False), (300, 0))

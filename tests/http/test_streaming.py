@@ -29,7 +29,7 @@ type Large @table @export {
   payload: String
 }
 """
-SMALL, LARGE = 2000, 20000
+SMALL, LARGE = 2000, 100_000
 PAYLOAD = "x" * 200
 
 
