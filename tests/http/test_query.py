@@ -12,7 +12,7 @@ import orjson
 from twisted.internet.defer import inlineCallbacks
 from twisted.trial.unittest import TestCase
 
-from tests.http.helpers import MemoryClient, rest_api, start_runtime
+from tests.http.helpers import SocketClient, rest_api, start_runtime
 
 SCHEMA = """
 type Brand @table @export {
@@ -128,13 +128,14 @@ CONDITIONS = [
 
 class QueryTests(TestCase):
     """
-    Queries through C{GET /Item/?...} against brute force over the same records.
+    Queries through C{GET /Item/?...} over a real loopback port (twisted.web's HTTP client)
+    against brute force over the same records.
     """
 
     @inlineCallbacks
     def setUp(self):
         self.runtime = start_runtime(self, SCHEMA)
-        self.client = MemoryClient(rest_api(self.runtime))
+        self.client = SocketClient(self, rest_api(self.runtime))
         brand_table = self.runtime.tables.Brand.resource.table
         item_table = self.runtime.tables.Item.resource.table
 
