@@ -6,8 +6,19 @@ over a started runtime on FileStorage.
 from __future__ import annotations
 
 from twisted.internet.defer import inlineCallbacks
+from twisted.trial import unittest
 
-from tests.http.helpers import BREEDS, DOGS, RestTestCase, body
+from tests.http.helpers import (
+    BREEDS,
+    DOGS,
+    KENNEL_SCHEMA,
+    MemoryClient,
+    RestTestCase,
+    body,
+    rest_api,
+    start_runtime,
+)
+
 
 class PathTests(RestTestCase):
     """
@@ -419,3 +430,24 @@ class ErrorTests(RestTestCase):
         self.assertEqual(reply.status, 500)
         self.assertNotIn(b"secret", reply.body)
         self.assertEqual(len(self.flushLoggedErrors(KeyError)), 1)
+
+
+class BasePathExportTests(unittest.TestCase):
+    """
+    C{@export(name: "")} mounts a table at the application's base path.
+    """
+
+    @inlineCallbacks
+    def test_base_path(self):
+        """
+        Records of the base-path table are at C{/<id>}; other exports keep their paths.
+        """
+        schema = KENNEL_SCHEMA + 'type Page @table @export(name: "") { id: ID @primaryKey\n title: String }\n'
+        runtime = start_runtime(self, schema)
+        client = MemoryClient(rest_api(runtime))
+        reply = yield client.request("PUT", "/home", body({"title": "Welcome"}), {"Content-Type": "application/json"})
+        self.assertEqual(reply.status, 204)
+        reply = yield client.request("GET", "/home")
+        self.assertEqual((reply.status, reply.json()["title"]), (200, "Welcome"))
+        reply = yield client.request("GET", "/Breed/")
+        self.assertEqual(reply.status, 200)
