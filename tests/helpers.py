@@ -53,7 +53,7 @@ def file_runner(case: TestCase, threads: int = 4) -> TransactionRunner:
     """
     root = case.mktemp()
     os.makedirs(root)
-    return runner_over(case, open_database("file:", root, pool_size=threads + 1), threads)
+    return runner_over(case, open_database("file:", root, pool_size=threads + 4), threads)
 
 
 def dog_definition(**options: Any) -> TableDefinition:

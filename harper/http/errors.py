@@ -6,6 +6,7 @@ The one place that maps harper errors to HTTP statuses.
 from __future__ import annotations
 
 from harper import errors
+from harper.auth.throttle import TooManyFailures
 from harper.resources.freshness import NotCached
 
 
@@ -46,6 +47,7 @@ _STATUSES: tuple[tuple[type, int], ...] = (
     (NotAcceptable, 406),
     (UnknownMethod, 501),
     (errors.InvalidInput, 400),
+    (TooManyFailures, 429),
     (errors.Unauthorized, 401),
     (errors.Forbidden, 403),
     (errors.NotFound, 404),

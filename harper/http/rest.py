@@ -11,6 +11,7 @@ logged and whose text is not sent.
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any, Callable, Mapping, Optional
 from urllib.parse import quote
@@ -25,6 +26,7 @@ from twisted.web.iweb import IRequest
 
 from harper.errors import HarperError, InvalidInput, MethodNotAllowed, NotFound
 from harper.auth import permissions
+from harper.auth.throttle import TooManyFailures
 from harper.http import conditional, openapi
 from harper.http.blobs import answer_codec, decode_request_body, is_record_path, send_blob
 from harper.http.codecs import JSON_CODEC, Codec
@@ -415,6 +417,8 @@ class RestAPI(resource.Resource):
             self._log.error("unexpected error {error!r}", error=error)
         if isinstance(error, MethodNotAllowed) and error.allowed:
             exchange.request.setHeader(b"allow", ", ".join(error.allowed).encode("ascii"))
+        if isinstance(error, TooManyFailures):
+            exchange.request.setHeader(b"retry-after", str(max(1, math.ceil(error.retry_after))).encode("ascii"))
         self._send_error(exchange, status, error.message)
 
     def _send_error(self, exchange: _Exchange, status: int, message: str) -> None:

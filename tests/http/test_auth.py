@@ -68,3 +68,16 @@ class RestAuthenticationTests(TestCase):
         self.assertEqual(reply.status, 403)
         reply = yield self.client.request("GET", "/Dog/x", headers=rita)
         self.assertEqual(reply.json()["name"], "X")
+
+    @inlineCallbacks
+    def test_brute_force_refused(self):
+        """
+        After ten wrong passwords from one address, even the right one is refused with 429 and
+        Retry-After for a while.
+        """
+        for _ in range(10):
+            reply = yield self.client.request("GET", "/Dog/", headers=basic("admin", "wrong"))
+            self.assertEqual(reply.status, 401)
+        reply = yield self.client.request("GET", "/Dog/", headers=basic("admin", "s3cret!"))
+        self.assertEqual(reply.status, 429)
+        self.assertGreaterEqual(int(reply.header("retry-after")), 1)
