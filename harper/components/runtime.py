@@ -118,7 +118,9 @@ class Runtime:
         applications' start-up callbacks (blocking: call before serving).
         """
         storage = self.config.storage
-        self.db = open_database(storage.uri, self.config.root_path, pool_size=storage.thread_pool_size + 1)
+        # Besides one connection per pool thread: the writer's, and the reactor thread's
+        # read snapshot and blocking connection.
+        self.db = open_database(storage.uri, self.config.root_path, pool_size=storage.thread_pool_size + 4)
         self._pool = ThreadPool(minthreads=1, maxthreads=storage.thread_pool_size, name="harper-db")
         self._pool.start()
         self.runner = TransactionRunner(self.db, self.reactor, self._pool, self.feed, storage.transaction_retries)
@@ -177,31 +179,101 @@ class Runtime:
                 functions[attribute.name] = function
         return functions
 
+    def reload_schema(self, application: Application, sources: list[tuple[str, str]]) -> list[str]:
+        """
+        Replace C{application}'s tables with those the SDL C{sources} declare (dev mode):
+        migrate them (new tables, new indexes over the stored records), then serve them in
+        place of the previous definitions. Blocks the calling thread while migrating.
+
+        :param sources: (file, SDL text) pairs, as the schema plugin reads them.
+        :return: a line per change the migration made.
+        :raises SchemaError: when the schema is invalid, declares a table of another
+            application or exports a table at a path already served; the previous tables
+            keep serving.
+        """
+        index = self.applications.index(application)
+        schema = parse_schema(sources)
+        self._check_ownership(application, schema)
+        entry = ApplicationTables(application, schema)
+        tables = [Table(definition, self._computed(definition)) for definition in schema.tables]
+        changes = self.runner.run_blocking(lambda txn: migrate(txn, tables))
+        previous = self.planned[index]
+        self._unregister_application(previous)
+        for definition in previous.schema.tables:
+            self.resources.pop((definition.database, definition.name), None)
+        self.planned[index] = entry
+        self._add_tables(entry, tables)
+        self._register_application(entry)
+        application.schema_sources[:] = sources
+        return changes
+
+    def _check_ownership(self, application: Application, schema: Schema) -> None:
+        others = {
+            (definition.database, definition.name): definition.source
+            for entry in self.planned
+            if entry.application is not application
+            for definition in entry.schema.tables
+        }
+        problems = [
+            f"{table.source}: table {table.database}.{table.name} is also declared in {others[key]}"
+            for table in schema.tables
+            if (key := (table.database, table.name)) in others
+        ]
+        own = {path for path, _ in self._exports(self.planned[self.applications.index(application)])}
+        taken = {path for path, _ in self.registry.items()} - own
+        problems.extend(
+            f"{table.source}: table {table.name} would be exported at /{path}, which is already served"
+            for table in schema.tables
+            if table.export_name is not None and (path := application.export_path(table.export_name)) in taken
+        )
+        if problems:
+            raise SchemaError(problems)
+
     def _build_tables(self) -> list[Table]:
         tables = []
         for entry in self.planned:
-            for definition in entry.schema.tables:
-                table = Table(definition, self._computed(definition))
-                resource = TableResource(table, entry.schema, self._related(definition.database, entry.schema), self.feed)
-                self.resources[(definition.database, definition.name)] = resource
-                handle = TableHandle(resource, self.caller, self)
-                self.databases.namespace(definition.database).add(definition.name, handle)
-                tables.append(table)
+            built = [Table(definition, self._computed(definition)) for definition in entry.schema.tables]
+            self._add_tables(entry, built)
+            tables.extend(built)
         return tables
+
+    def _add_tables(self, entry: ApplicationTables, tables: list[Table]) -> None:
+        """
+        Serve C{tables} (built from C{entry}'s schema) as resources and table handles.
+        """
+        for table in tables:
+            definition = table.definition
+            resource = TableResource(table, entry.schema, self._related(definition.database, entry.schema), self.feed)
+            self.resources[(definition.database, definition.name)] = resource
+            handle = TableHandle(resource, self.caller, self)
+            self.databases.namespace(definition.database).add(definition.name, handle)
+
+    def _exports(self, entry: ApplicationTables) -> list[tuple[str, Any]]:
+        """
+        The (full path, resource) pairs C{entry}'s application exports.
+        """
+        application = entry.application
+        exports = [
+            (definition.export_name, self.resources[(definition.database, definition.name)])
+            for definition in entry.schema.tables
+            if definition.export_name is not None
+        ]
+        for name, resource in application.resources:
+            resource.tables = self.databases
+            exports.append((name, resource))
+        return [(application.export_path(name), resource) for name, resource in exports]
 
     def _register_exports(self) -> None:
         for entry in self.planned:
-            application = entry.application
-            exports = [
-                (definition.export_name, self.resources[(definition.database, definition.name)])
-                for definition in entry.schema.tables
-                if definition.export_name is not None
-            ]
-            for name, resource in application.resources:
-                resource.tables = self.databases
-                exports.append((name, resource))
-            for name, resource in exports:
-                path = application.export_path(name)
-                self.registry.register(path, resource)
-                if application.rest_options is not None:
-                    self.http_registry.register(path, resource)
+            self._register_application(entry)
+
+    def _register_application(self, entry: ApplicationTables) -> None:
+        for path, resource in self._exports(entry):
+            self.registry.register(path, resource)
+            if entry.application.rest_options is not None:
+                self.http_registry.register(path, resource)
+
+    def _unregister_application(self, entry: ApplicationTables) -> None:
+        for path, _ in self._exports(entry):
+            self.registry.unregister(path)
+            self.http_registry.unregister(path)

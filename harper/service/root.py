@@ -18,6 +18,7 @@ from twisted.logger import Logger, LogLevel
 
 from harper.admin.manhole import ManholeService
 from harper.admin.namespace import build_namespace
+from harper.components.reload import SchemaWatcher
 from harper.components.runtime import Runtime
 from harper.errors import StartupError
 from harper.http.rest import RestAPI
@@ -50,15 +51,17 @@ class HarperService(service.MultiService):
     :param config: the validated configuration.
     :param runtime: the runtime to start (database, tables, registry).
     :param reactor: the reactor to listen with.
+    :param dev: dev mode: reload the applications' schemas when their files change.
     :ivar exit_status: 1 once the service has refused to start (the runtime failed or a
         port could not be listened on), else 0; the process should exit with it.
     """
 
     _log = Logger()
 
-    def __init__(self, config: Any, runtime: Runtime, reactor: Any) -> None:
+    def __init__(self, config: Any, runtime: Runtime, reactor: Any, dev: bool = False) -> None:
         super().__init__()
         self.config = config
+        self.dev = dev
         self.runtime = runtime
         self._reactor = reactor
         self._ports: list[Any] = []
@@ -105,6 +108,8 @@ class HarperService(service.MultiService):
             )
             sweeper.clock = self._reactor
             sweeper.setServiceParent(self)
+        if self.dev:
+            SchemaWatcher(self.runtime, self._reactor).setServiceParent(self)
         manhole = self.config.manhole
         if manhole.telnet_port or manhole.ssh_port:
             ManholeService(

@@ -23,13 +23,19 @@ from harper.errors import StartupError
 from harper.service.root import HarperService
 from harper.workers.launch import process_service
 
+#: The settings C{--dev} implies (an explicit C{--set} still wins).
+DEV_OVERRIDES = ["logging.level=debug", "logging.stdStreams=true"]
+
 
 class Options(usage.Options):
     """
-    C{twistd harper [--config FILE] [--root DIR] [--app DIR]... [--set dotted.key=value]...}
+    C{twistd harper [--dev] [--config FILE] [--root DIR] [--app DIR]... [--set dotted.key=value]...}
     """
 
-    synopsis = "[--config FILE] [--root DIR] [--app DIR]... [--set key=value]..."
+    synopsis = "[--dev] [--config FILE] [--root DIR] [--app DIR]... [--set key=value]..."
+    optFlags = [
+        ["dev", None, "Dev mode: log at debug level to standard output and reload schemas when their files change."],
+    ]
     optParameters = [
         ["config", "c", None, "The root configuration file (YAML). Default: built-in defaults."],
         ["root", "r", None, "The data folder (overrides rootPath)."],
@@ -61,11 +67,12 @@ def build_service(options: Options, reactor: Any) -> HarperService:
     Read the configuration, load the applications and plan the tables; raise
     L{StartupError} with every problem found.
     """
-    config = load_config(options["config"], root=options["root"], apps=options["app"], overrides=options["set"])
+    overrides = (DEV_OVERRIDES if options["dev"] else []) + options["set"]
+    config = load_config(options["config"], root=options["root"], apps=options["app"], overrides=overrides)
     plugins = discover_plugins(config.plugin_packages)
     applications = load_applications(config, plugins)
     planned = plan_tables(applications)
-    return HarperService(config, Runtime(config, planned, reactor), reactor)
+    return HarperService(config, Runtime(config, planned, reactor), reactor, dev=options["dev"])
 
 
 def makeService(options: Options) -> HarperService:

@@ -31,7 +31,7 @@ from tests.service.helpers import (
 )
 
 #: Seconds a replicated change may take to reach every node before a test fails.
-CONVERGENCE = 20.0
+CONVERGENCE = 60.0
 
 #: The node names, in start order; each routes to the ones started before it.
 NAMES = ("A", "B", "C")
