@@ -24,7 +24,7 @@ from harper.service.root import HarperService
 from harper.workers.launch import process_service
 
 #: The settings C{--dev} implies (an explicit C{--set} still wins).
-DEV_OVERRIDES = ["logging.level=debug", "logging.stdStreams=true"]
+DEV_OVERRIDES = ["logging.level=debug"]
 
 
 class Options(usage.Options):
