@@ -31,6 +31,7 @@ from harper.replication.cluster import ReplicationCluster
 from harper.replication.replica import Replica
 from harper.replication.settings import settings_from_config
 from harper.service.logs import LEVELS, start_logging
+from harper.service.refusal import refuse_to_start
 from harper.service.runfile import remove_run_file, write_run_file
 from harper.service.sweeper import ExpirationSweeper, scan_interval
 from harper.websocket.resource import RealtimeResource
@@ -238,12 +239,8 @@ class HarperService(service.MultiService):
         Report C{problems} in the log and on the operator's terminal (twistd sends
         C{sys.stderr} to the log), set L{exit_status} to 1 and stop the reactor.
         """
-        message = StartupError(problems).message
-        self._log.critical("{message}", message=message)
-        sys.__stderr__.write(f"{message}\n")
-        sys.__stderr__.flush()
         self.exit_status = 1
-        self._reactor.callWhenRunning(self._reactor.stop)
+        refuse_to_start(self._log, sys.__stderr__, self._reactor, problems)
 
     def _end_logging(self) -> None:
         if self._stop_logging is not None:

@@ -22,6 +22,7 @@ from harper.components.config_storage import uri_scheme
 from harper.database.storage import default_file_path
 from harper.database.zeo import LOCAL_LOG, LOCAL_SOCKET, ZEOServerProcess
 from harper.errors import StartupError
+from harper.service.refusal import refuse_to_start
 from harper.service.runfile import remove_run_file, write_run_file
 from harper.workers.bus import EventRelay
 from harper.workers.process import WorkerProcess, spawn_worker, store_override
@@ -191,12 +192,8 @@ class MasterService(service.Service):
         self._reactor.callLater(self._restart_delay, self._spawn, worker.index)
 
     def _refuse_to_start(self, problems: Sequence[str]) -> None:
-        message = StartupError(problems).message
-        self._log.critical("{message}", message=message)
-        self.terminal.write(f"{message}\n")
-        self.terminal.flush()
         self.exit_status = 1
-        self._reactor.callWhenRunning(self._reactor.stop)
+        refuse_to_start(self._log, self.terminal, self._reactor, problems)
 
     def stopService(self) -> Any:
         super().stopService()
