@@ -1,6 +1,7 @@
 """
 The benchmarks of harper beyond one process, for C{bench/run.py}: GET by id with two worker
-processes (C{threads.count=2}), the replication lag between two nodes on loopback, and the
+processes (C{threads.count=2}; C{python -m bench.cluster} compares them with one process in
+back-to-back pairs), the replication lag between two nodes on loopback, and the
 MQTT fan-out of C{bench/mqtt_throughput.py} run as a subprocess.
 
 WebSocket fan-out runs C{bench/ws_fanout.py} against one harper.
@@ -19,6 +20,7 @@ import re
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -65,6 +67,23 @@ def measure_workers(
         return harness.run_wrk(server.port, path, duration, threads, connections)
     finally:
         server.stop()
+
+
+def compare_workers(
+    folder: str, duration: float, threads: int, connections: int, rounds: int = 2
+) -> list[tuple[harness.WrkResult, harness.WrkResult]]:
+    """
+    GET by id with one process, then right after with two workers, C{rounds} times (the
+    machine may be shared: each pair is measured back to back); the pairs.
+    """
+    pairs = []
+    for number in range(rounds):
+        pair_folder = os.path.join(folder, f"pair-{number}")
+        os.makedirs(pair_folder)
+        one = measure_workers(pair_folder, duration, threads, connections, workers=1)
+        two = measure_workers(pair_folder, duration, threads, connections, workers=2)
+        pairs.append((one, two))
+    return pairs
 
 
 def _node(folder: str, name: str, replication_port: int, routes: Sequence[int]) -> harness.Server:
@@ -313,3 +332,20 @@ def measure_ws_fanout(folder: str) -> list[tuple[int, dict]]:
     finally:
         server.stop()
     return figures
+
+
+
+def main() -> None:
+    """
+    C{python -m bench.cluster} (from the checkout, in the virtualenv): two pairs of GET by
+    id, one process then two workers, and each pair's ratio.
+    """
+    with tempfile.TemporaryDirectory(prefix="harper-workers-") as folder:
+        for one, two in compare_workers(folder, 10.0, 2, 32):
+            print(f"1 process {one.rate:,.0f}/s (p99 {one.p99_ms:.1f} ms), 2 workers"
+                  f" {two.rate:,.0f}/s (p99 {two.p99_ms:.1f} ms): {two.rate / one.rate:.2f}x",
+                  flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -7,7 +7,8 @@ serving the JSON of one dog as the baseline, then runs wrk against both and prin
 figure with its latency, its ratio to the baseline and to the original Harper's published
 figures; then measures beyond one process (C{bench/cluster.py}): GET with two workers,
 replication lag between two nodes, MQTT fan-out against mosquitto, WebSocket fan-out
-(C{--extras}). C{--help} lists the options; docs/benchmarks.md explains the figures.
+(C{--extras}). C{--soak [MINUTES]} runs the soak of C{bench/soak.py} instead. C{--help}
+lists the options; docs/benchmarks.md explains the figures.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Callable, Optional
 
 sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-from bench import cluster, harness  # noqa: E402  (needs the checkout on the path)
+from bench import cluster, harness, soak  # noqa: E402  (needs the checkout on the path)
 
 #: The original Harper 4.7's published figures (2-core machine, 2 workers, wrk -t2 -c32).
 PUBLISHED = {"get": 26_000.0, "put": 4_700.0, "query": 2_900.0}
@@ -145,6 +146,11 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
         "--lag-rate", type=float, default=1000.0, help="PUTs/s on node A for the lag (1000)"
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary root and logs")
+    parser.add_argument(
+        "--soak", type=float, nargs="?", const=10.0, default=None, metavar="MINUTES",
+        help="instead of the benchmarks, a mixed load for MINUTES (10) watching the daemon's "
+        "memory and file descriptors (bench/soak.py)",
+    )
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
         parser.error(harness.WRK_MISSING)
@@ -154,6 +160,8 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     unknown = set(filter(None, args.extras.split(","))) - set(EXTRAS)
     if unknown:
         parser.error(f"unknown extras: {', '.join(sorted(unknown))}")
+    if args.soak is not None and args.soak <= 0:
+        parser.error("--soak needs a positive number of minutes")
     if args.duration <= 0 or args.threads < 1 or args.connections < args.threads:
         parser.error("--duration must be positive and --connections at least --threads >= 1")
     if args.lag_rate * args.duration < cluster.LAG_CLIENTS:
@@ -306,6 +314,8 @@ def main(argv: list[str]) -> int:
     args = parse_arguments(argv)
     folder = tempfile.mkdtemp(prefix="harper-bench-")
     try:
+        if args.soak is not None:
+            return 0 if soak.soak(folder, args.soak) else 1
         run(args, folder)
     except RuntimeError as problem:
         print(f"benchmark failed: {problem}", file=sys.stderr)

@@ -117,6 +117,12 @@ class SourceTimeout(SourceError):
     """
 
 
+class ReplicationTimeout(HarperError):
+    """
+    A write was committed here, but not enough peers confirmed it in time (C{X-Replicate-To}).
+    """
+
+
 class StartupError(HarperError):
     """
     The daemon cannot start; the message lists every problem found.

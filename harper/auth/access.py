@@ -1,8 +1,8 @@
 # -*- test-case-name: tests.auth.test_access -*-
 """
 Everything access control needs in a running daemon, assembled once at start-up and shared by
-every transport: the users and roles, the token issuer, the login throttle and the
-authenticator.
+every transport: the users and roles, the token issuer, the login throttle, the cookie
+sessions and the authenticator.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from twisted.internet.interfaces import IReactorTime
 
 from harper.auth.authenticator import Authenticator
 from harper.auth.passwords import PasswordHashing
+from harper.auth.sessions import Sessions
 from harper.auth.throttle import LoginThrottle
 from harper.auth.tokens import SigningKeyFile, TokenIssuer
 from harper.auth.users import Users
@@ -31,12 +32,15 @@ class AccessControl:
     :ivar tokens: issues and checks operation and refresh tokens.
     :ivar throttle: counts failed logins per address.
     :ivar authenticator: turns request credentials into users.
+    :ivar sessions: the cookie sessions of C{login}, or C{None} when
+        C{authentication.enableSessions} is off.
     """
 
     users: Users
     tokens: TokenIssuer
     throttle: LoginThrottle
     authenticator: Authenticator
+    sessions: Optional[Sessions] = None
 
     @classmethod
     def open(
@@ -57,7 +61,7 @@ class AccessControl:
         :param passwords: the password hashing (argon2id with its default costs when
             C{None}).
         """
-        user_table, role_table = system_tables
+        user_table, role_table, session_table = system_tables
         users = Users(runner, user_table, role_table, passwords or PasswordHashing())
         users.bootstrap(config.admin_bootstrap)
         settings = config.authentication
@@ -66,5 +70,10 @@ class AccessControl:
             key, clock, settings.operation_token_timeout, settings.refresh_token_timeout
         )
         throttle = LoginThrottle(clock)
-        authenticator = Authenticator(users, tokens, throttle, clock, settings.authorize_local)
-        return cls(users, tokens, throttle, authenticator)
+        sessions = None
+        if settings.enable_sessions:
+            sessions = Sessions(runner, session_table, clock, settings.operation_token_timeout)
+        authenticator = Authenticator(
+            users, tokens, throttle, clock, settings.authorize_local, sessions=sessions
+        )
+        return cls(users, tokens, throttle, authenticator, sessions)

@@ -5,7 +5,9 @@ Turning the credentials of a request into a user, the same way for every transpo
 Transports pass the C{Authorization} header (or C{None}) and the client's address to
 L{Authenticator.authenticate}: C{Basic} credentials are checked against the stored argon2id
 hash (a successful check is remembered for a short while, so a client sending Basic on every
-request does not pay for hashing each time), C{Bearer} tokens must be valid operation tokens.
+request does not pay for hashing each time), C{Bearer} tokens must be valid operation tokens,
+and C{Certificate} credentials are those a TLS listener made with L{Authenticator.vouch} for a
+verified client certificate.
 Failed attempts count against the source address (see L{harper.auth.throttle}).
 """
 
@@ -25,10 +27,14 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
 from harper.auth.roles import SUPER_USER_ROLE, Role, User
+from harper.auth.sessions import SESSION_SCHEME, Sessions
 from harper.auth.throttle import LoginThrottle
 from harper.auth.tokens import OPERATION, REFRESH, ExpiredToken, TokenIssuer
 from harper.auth.users import Users
 from harper.errors import Unauthorized
+
+#: The C{Authorization} scheme of L{Authenticator.vouch}.
+CERTIFICATE_SCHEME = "Certificate"
 
 #: The user of requests from this machine when C{authentication.authorizeLocal} is on.
 LOCAL_USER = User("local", Role(SUPER_USER_ROLE, SUPER_USER_ROLE, {"super_user": True}))
@@ -101,6 +107,8 @@ class Authenticator:
     :param authorize_local: treat requests from loopback addresses without credentials as
         a super user (C{authentication.authorizeLocal}).
     :param cache_ttl: seconds a verified password is remembered.
+    :param sessions: the cookie sessions (C{Session} credentials, see
+        L{harper.auth.sessions.credentials}); refused when C{None}.
     """
 
     _log = Logger()
@@ -113,12 +121,15 @@ class Authenticator:
         clock: IReactorTime,
         authorize_local: bool = False,
         cache_ttl: float = 30.0,
+        sessions: Optional[Sessions] = None,
     ) -> None:
         self.users = users
         self.tokens = tokens
         self.throttle = throttle
         self._authorize_local = authorize_local
+        self.sessions = sessions
         self._verified = _VerifiedLogins(clock, cache_ttl, users)
+        self._vouch_key = secrets.token_bytes(32)
 
     def authenticate(
         self, authorization: Optional[str], client_address: str
@@ -136,6 +147,18 @@ class Authenticator:
         if not authorization and self._authorize_local and is_loopback(client_address):
             return succeed(LOCAL_USER)  # the common local case, without a coroutine
         return Deferred.fromCoroutine(self._authenticate(authorization, client_address))
+
+    def vouch(self, username: str) -> str:
+        """
+        The C{Authorization} value with which a transport that verified a client certificate
+        naming C{username} (mutual TLS) lets L{authenticate} find that user. It carries a
+        digest keyed by a secret of this process, so no client can make one up.
+        """
+        encoded = base64.b64encode(username.encode("utf-8")).decode("ascii")
+        return f"{CERTIFICATE_SCHEME} {encoded}.{self._vouch_digest(encoded)}"
+
+    def _vouch_digest(self, encoded: str) -> str:
+        return hmac.new(self._vouch_key, encoded.encode("utf-8"), hashlib.sha256).hexdigest()
 
     def login(self, username: str, password: str, client_address: str) -> Deferred[User]:
         """
@@ -163,6 +186,10 @@ class Authenticator:
             return await self._login(username, password, client_address)
         if scheme == "bearer":
             return await self._token_user(credentials.strip(), OPERATION, client_address)
+        if scheme == SESSION_SCHEME.lower() and self.sessions is not None:
+            return await self._session_user(credentials.strip(), client_address)
+        if scheme == CERTIFICATE_SCHEME.lower():
+            return await self._certified_user(credentials.strip())
         raise Unauthorized(f"unsupported authorization scheme {scheme!r}; use Basic or Bearer")
 
     async def _login(self, username: str, password: str, client_address: str) -> User:
@@ -180,6 +207,30 @@ class Authenticator:
             raise Unauthorized("wrong username or password")
         self.throttle.succeeded(client_address)
         self._verified.add(username, password, user)
+        return user
+
+    async def _certified_user(self, credentials: str) -> User:
+        encoded, _, digest = credentials.rpartition(".")
+        expected = self._vouch_digest(encoded).encode("ascii")
+        if not hmac.compare_digest(digest.encode("utf-8"), expected):
+            raise Unauthorized("certificate credentials come from the TLS layer, not from clients")
+        username = base64.b64decode(encoded).decode("utf-8")
+        user: Any = await self.users.get_user(username)
+        if user is None or not user.active:
+            raise Unauthorized(
+                f"the client certificate names {username!r}, who is not an active user"
+            )
+        return user
+
+    async def _session_user(self, secret: str, client_address: str) -> User:
+        self.throttle.check(client_address)
+        username = await self.sessions.username(secret)
+        if username is None:
+            self.throttle.failed(client_address)
+            raise Unauthorized("the session has expired or was closed: log in again")
+        user: Any = await self.users.get_user(username)
+        if user is None or not user.active:
+            raise Unauthorized(f"the session's user {username!r} no longer exists or is inactive")
         return user
 
     async def _token_user(self, token: str, kind: str, client_address: str) -> User:

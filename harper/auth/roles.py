@@ -13,7 +13,7 @@ Every key other than C{super_user} and C{structure_user} names a database.
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Union
+from typing import Any, Mapping, Optional, Union
 
 import attr
 
@@ -30,6 +30,71 @@ _ROLE_FLAGS = ("super_user", "structure_user")
 
 
 @attr.frozen
+class TableAccess:
+    """
+    What a role may do with the records of one table.
+
+    :ivar verbs: the table verbs granted (some of L{VERBS}).
+    :ivar attributes: when the role lists C{attribute_permissions} for the table, the
+        attribute verbs (C{read}, C{insert}, C{update}) granted per listed attribute; the
+        attributes it does not list are locked. C{None} when every attribute follows the
+        table's verbs.
+    """
+
+    verbs: frozenset[str]
+    attributes: Optional[Mapping[str, frozenset[str]]] = None
+
+    def may_read(self, name: str, primary_key: str) -> bool:
+        """
+        Whether the role may read attribute C{name} (the primary key always).
+        """
+        attributes = self.attributes
+        return attributes is None or name == primary_key or "read" in attributes.get(name, ())
+
+    def visible(self, record: Any, primary_key: str) -> Any:
+        """
+        C{record} as the role may see it: without the attributes it may not read (the
+        primary key always stays); anything but a mapping is returned as it is.
+        """
+        attributes = self.attributes
+        if attributes is None or not isinstance(record, Mapping):
+            return record
+        return {
+            name: value for name, value in record.items()
+            if name == primary_key or "read" in attributes.get(name, ())
+        }
+
+    def refused_attributes(self, verb: str, names: Any, primary_key: str) -> list[str]:
+        """
+        The names among C{names} (the attributes a write sets) the role may not C{verb}
+        (C{"insert"} or C{"update"}); the primary key is never refused.
+        """
+        attributes = self.attributes
+        if attributes is None:
+            return []
+        return sorted(
+            name for name in names
+            if name != primary_key and verb not in attributes.get(name, ())
+        )
+
+
+_NO_ACCESS = TableAccess(frozenset())
+_ALL_ACCESS = TableAccess(frozenset(VERBS))
+
+
+def _table_access(entry: Mapping[str, Any]) -> TableAccess:
+    verbs = frozenset(verb for verb in VERBS if entry.get(verb) is True)
+    listed = entry.get("attribute_permissions") or None
+    if listed is None:
+        return TableAccess(verbs)
+    attributes = {
+        item["attribute_name"]: frozenset(v for v in _ATTRIBUTE_VERBS if item.get(v) is True)
+        for item in listed
+    }
+    return TableAccess(verbs, attributes)
+
+
+@attr.frozen
 class Role:
     """
     A named set of permissions.
@@ -42,6 +107,9 @@ class Role:
     id: str
     name: str
     permission: Mapping[str, Any]
+    _access: dict[tuple[str, str], TableAccess] = attr.field(
+        factory=dict, init=False, eq=False, repr=False
+    )
 
     @property
     def super_user(self) -> bool:
@@ -50,14 +118,38 @@ class Role:
         """
         return self.permission.get("super_user") is True
 
+    def may_change_structure(self, database: str) -> bool:
+        """
+        Whether the role may create and drop databases, tables and attributes in
+        C{database}: super users may everywhere; C{structure_user} is C{true} (every
+        database) or a list of database names.
+        """
+        if self.super_user:
+            return True
+        structure = self.permission.get("structure_user")
+        return structure is True or (isinstance(structure, list) and database in structure)
+
     def grants(self, verb: str, database: str, table: str) -> bool:
         """
         Whether the role lets its users C{verb} records of C{database.table}.
         """
-        if self.super_user:
-            return True
-        tables = self.permission.get(database, {}).get("tables", {})
-        return tables.get(table, {}).get(verb) is True
+        return verb in self.table_access(database, table).verbs
+
+    def table_access(self, database: str, table: str) -> TableAccess:
+        """
+        What the role may do with C{database.table} (worked out once per table, then
+        remembered: every request asks).
+        """
+        key = (database, table)
+        access = self._access.get(key)
+        if access is None:
+            if self.super_user:
+                access = _ALL_ACCESS
+            else:
+                entry = self.permission.get(database, {}).get("tables", {}).get(table)
+                access = _table_access(entry) if entry is not None else _NO_ACCESS
+            self._access[key] = access
+        return access
 
     def describe(self) -> dict[str, Any]:
         """

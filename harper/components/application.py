@@ -16,6 +16,7 @@ from zope.interface import implementer
 from harper.interfaces import IApplicationScope
 
 StartCallback = Callable[[Any], Any]
+StopCallback = Callable[[], Any]
 
 
 @implementer(IApplicationScope)
@@ -27,6 +28,8 @@ class Application:
     :ivar resources: (export name, resource) pairs from code.
     :ivar http_resources: (URL path, twisted.web resource) pairs.
     :ivar start_callbacks: run with the runtime once the database is ready.
+    :ivar stop_callbacks: run when the application is unloaded or replaced, and when the
+        daemon stops.
     :ivar rest_options: the REST plugin's options, C{None} when REST is off.
     """
 
@@ -39,6 +42,7 @@ class Application:
         self.resources: list[tuple[str, Any]] = []
         self.http_resources: list[tuple[str, Any]] = []
         self.start_callbacks: list[StartCallback] = []
+        self.stop_callbacks: list[StopCallback] = []
         self.rest_options: Optional[dict[str, Any]] = None
 
     def files(self, pattern: Union[str, Iterable[str]]) -> list[FilePath]:
@@ -79,6 +83,12 @@ class Application:
         Run C{callback(runtime)} when the database is open and tables exist.
         """
         self.start_callbacks.append(callback)
+
+    def on_stop(self, callback: StopCallback) -> None:
+        """
+        Run C{callback()} when the application stops serving.
+        """
+        self.stop_callbacks.append(callback)
 
     def exported_tables(self, runtime: Any) -> list[Any]:
         """

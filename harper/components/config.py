@@ -301,6 +301,12 @@ def _whole_problems(raw: Mapping[str, Any]) -> list[tuple[str, str]]:
     for section in _LISTENERS:
         if raw[section]["securePort"] and (tls["certificate"] is None or tls["privateKey"] is None):
             found.append((f"{section}.securePort", "needs tls.certificate and tls.privateKey"))
+        if raw[section]["mtls"] and tls["certificateAuthority"] is None:
+            found.append(
+                (f"{section}.mtls", "needs tls.certificateAuthority to verify client certificates")
+            )
+        if raw[section]["mtls"] and not raw[section]["securePort"]:
+            found.append((f"{section}.mtls", f"applies to the TLS port: set {section}.securePort"))
     manhole = raw["manhole"]
     if (manhole["telnetPort"] or manhole["sshPort"]) and manhole["password"] is None:
         found.append(("manhole.password", "required when manhole.telnetPort or sshPort is set"))

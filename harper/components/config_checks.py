@@ -14,6 +14,7 @@ import difflib
 import os
 import re
 from typing import Any, Callable, Iterable, Sequence
+from urllib.parse import urlsplit
 
 #: A check: a value in, the normal form out, L{Invalid} on a bad value.
 Check = Callable[[Any], Any]
@@ -290,6 +291,51 @@ def _application_folder(folder: str) -> dict[str, Any]:
 application = either(
     _application_folder, _application_mapping, "a folder path or a mapping with 'path'"
 )
+
+_mtls_mapping = fields({}, {"user": optional(text), "required": boolean}, strict=True)
+
+
+def mtls(value: Any) -> dict[str, Any] | bool:
+    """
+    Check a listener's mutual TLS setting: C{false} (off), C{true} (client certificates are
+    verified and their common name is the user) or a mapping C{{user, required}}. Return
+    C{False} when off, else a mapping with C{user} (C{"Common Name"}, a fixed user name, or
+    C{None} for no user) and C{required} (whether clients without a certificate are refused).
+    """
+    if isinstance(value, bool):
+        return {"user": "Common Name", "required": False} if value else False
+    if not isinstance(value, dict):
+        raise Invalid.expected("true, false or a mapping with 'user' and 'required'", value)
+    checked = _mtls_mapping(value)
+    user = checked["user"] if "user" in value else "Common Name"
+    return {"user": "Common Name" if user == "CN" else user, "required": bool(checked["required"])}
+
+
+def node_name(value: Any) -> str:
+    """
+    Check a replication node name (C{replication.hostname}): a host name, without spaces or
+    slashes.
+    """
+    checked = text(value)
+    if any(character.isspace() or character == "/" for character in checked):
+        raise Invalid.because(f"expected a host name without spaces or slashes, got {shown(value)}")
+    return checked
+
+
+def websocket_url(value: Any) -> str:
+    """
+    Check a C{ws://} or C{wss://} URL with a host (C{replication.url}).
+    """
+    checked = text(value)
+    parts = urlsplit(checked)
+    try:
+        parts.port
+    except ValueError:
+        raise Invalid.because(f"expected a valid port in {shown(value)}") from None
+    if parts.scheme not in ("ws", "wss") or not parts.hostname:
+        raise Invalid.because(f"expected a ws:// or wss:// URL with a host, got {shown(value)}")
+    return checked
+
 
 #: A replication route: a URL string, or a mapping whose hostname and port are checked.
 route = either(

@@ -41,6 +41,29 @@ def _secure_port() -> Any:
     return setting(None, _optional_port)
 
 
+@attr.frozen
+class MutualTlsConfig:
+    """
+    Mutual TLS on a listener's TLS port: clients may (or must) present a certificate signed by
+    C{tls.certificateAuthority}.
+
+    :ivar user: C{"Common Name"} to log the client in as the user its certificate's common
+        name names, another user name to log every such client in as that user, or C{None} to
+        only verify the certificate (the client still logs in with credentials).
+    :ivar required: whether clients without a valid certificate are refused.
+    """
+
+    user: Optional[str]
+    required: bool
+
+
+def _mtls() -> Any:
+    def converted(value: Any) -> Optional[MutualTlsConfig]:
+        return MutualTlsConfig(**value) if value else None
+
+    return setting(False, checks.mtls, converter=converted)
+
+
 @attr.frozen(kw_only=True)
 class HttpConfig:
     """
@@ -49,6 +72,7 @@ class HttpConfig:
     :ivar host: the interface to listen on; C{""} or C{"0.0.0.0"} for all of them.
     :ivar port: the plain TCP port; 0 switches the listener off.
     :ivar secure_port: the TLS port, or C{None} for none.
+    :ivar mtls: mutual TLS on C{secure_port}, or C{None} for none.
     :ivar cors: whether cross-origin requests are answered with CORS headers.
     :ivar cors_access_list: the origins allowed; empty means any origin.
     :ivar compression_threshold: responses larger than this many bytes are compressed.
@@ -57,11 +81,16 @@ class HttpConfig:
     :ivar keep_alive_timeout: milliseconds an idle kept-alive connection stays open.
     :ivar request_queue_limit: milliseconds the oldest unanswered write may have waited before
         new writes are refused with 503; 0 switches the limit off.
+    :ivar max_queued_messages: events held for a WebSocket or event-stream client whose
+        socket stopped draining, before L{slow_consumer} applies.
+    :ivar slow_consumer: what happens past that bound: C{disconnect} the client (WebSocket
+        close code 4008, the event stream ends) or C{drop} the events it cannot take.
     """
 
     host: str = _host()
     port: int = setting(9926, checks.port)
     secure_port: Optional[int] = _secure_port()
+    mtls: Optional[MutualTlsConfig] = _mtls()
     cors: bool = setting(True, checks.boolean)
     cors_access_list: tuple[str, ...] = _strings([])
     compression_threshold: int = setting(1200, checks.integer(0))
@@ -69,6 +98,8 @@ class HttpConfig:
     timeout: int = setting(120000, checks.integer(1))
     keep_alive_timeout: int = setting(30000, checks.integer(1))
     request_queue_limit: int = setting(20000, checks.integer(0))
+    max_queued_messages: int = setting(1000, checks.integer(1))
+    slow_consumer: str = setting("disconnect", checks.one_of("disconnect", "drop"))
 
 
 @attr.frozen(kw_only=True)
@@ -80,22 +111,35 @@ class OperationsApiConfig:
     host: str = _host()
     port: int = setting(9925, checks.port)
     secure_port: Optional[int] = _secure_port()
+    mtls: Optional[MutualTlsConfig] = _mtls()
 
 
 @attr.frozen(kw_only=True)
 class MqttConfig:
     """
-    The MQTT broker; C{host}, C{port} and C{secure_port} mean what they mean in L{HttpConfig}.
+    The MQTT broker; C{host}, C{port}, C{secure_port} and C{mtls} mean what they mean in
+    L{HttpConfig}.
 
     :ivar web_socket: whether MQTT over WebSocket is served on the HTTP port.
     :ivar require_authentication: whether clients must log in to connect.
+    :ivar max_queued_messages: QoS 1 and 2 messages kept per session for a client that is away
+        or reads too slowly; more are dropped (or, with C{slow_consumer: disconnect}, the
+        slow client is disconnected).
+    :ivar max_queued_bytes: bytes written to a client whose socket stopped draining before
+        L{slow_consumer} applies to its QoS 0 messages.
+    :ivar slow_consumer: C{drop} the QoS 0 messages a slow client cannot take, or
+        C{disconnect} it (reason code 0x97).
     """
 
     host: str = _host()
     port: int = setting(1883, checks.port)
     secure_port: Optional[int] = _secure_port()
+    mtls: Optional[MutualTlsConfig] = _mtls()
     web_socket: bool = setting(True, checks.boolean)
     require_authentication: bool = setting(True, checks.boolean)
+    max_queued_messages: int = setting(1000, checks.integer(1))
+    max_queued_bytes: int = setting(1048576, checks.integer(1))
+    slow_consumer: str = setting("drop", checks.one_of("drop", "disconnect"))
 
 
 @attr.frozen(kw_only=True)
@@ -176,7 +220,7 @@ class LoggingConfig:
     level: str = setting("warn", checks.one_of(*LOG_LEVELS))
     file: str = _path()
     std_streams: bool = setting(False, checks.boolean)
-    audit_log: bool = setting(False, checks.boolean)
+    audit_log: bool = setting(True, checks.boolean)
     audit_retention: float = setting("3d", checks.duration)
 
 
@@ -195,8 +239,9 @@ class ReplicationConfig:
     """
     Replication with other nodes.
 
-    :ivar hostname: this node's name in the cluster, or C{None}.
-    :ivar url: the URL other nodes reach this one at, or C{None}.
+    :ivar hostname: this node's name in the cluster (its host name), or C{None}.
+    :ivar url: the URL other nodes reach this one at, or C{None} for
+        C{ws://<hostname>:<port>} (C{wss://} with TLS).
     :ivar port: the replication port, or C{None}.
     :ivar databases: C{"*"} for every database, or the names of those replicated.
     :ivar routes: the peers, each a URL or a read-only mapping with C{hostname} and C{port}
@@ -206,8 +251,8 @@ class ReplicationConfig:
     :ivar password: the cluster user's secret.
     """
 
-    hostname: Optional[str] = setting(None, checks.optional(checks.text))
-    url: Optional[str] = setting(None, checks.optional(checks.text))
+    hostname: Optional[str] = setting(None, checks.optional(checks.node_name))
+    url: Optional[str] = setting(None, checks.optional(checks.websocket_url))
     port: Optional[int] = setting(None, _optional_port)
     databases: Union[str, tuple[str, ...]] = setting("*", checks.databases, converter=_databases)
     routes: tuple[Union[str, Mapping[str, Any]], ...] = setting(

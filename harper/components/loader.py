@@ -104,15 +104,44 @@ def load_application(
     return application
 
 
+#: The folder under C{rootPath} where the operations API deploys applications (Harper's
+#: C{componentsRoot}); each folder in it is loaded at start like a configured application.
+COMPONENTS_FOLDER = "components"
+
+
+def components_root(config: Any) -> str:
+    """
+    The absolute folder of deployed applications: C{<rootPath>/components}.
+    """
+    return os.path.join(config.root_path, COMPONENTS_FOLDER)
+
+
+def component_folders(config: Any) -> list[str]:
+    """
+    The application folders in L{components_root} that C{config.applications} does not list
+    already, sorted by name (hidden folders are left out).
+    """
+    root = components_root(config)
+    try:
+        names = sorted(os.listdir(root))
+    except FileNotFoundError:
+        return []
+    configured = {os.path.realpath(entry.path) for entry in config.applications}
+    folders = [os.path.join(root, name) for name in names if not name.startswith(".")]
+    return [folder for folder in folders if os.path.isdir(folder) and os.path.realpath(folder) not in configured]
+
+
 def load_applications(config: Any, plugins: Mapping[str, Any]) -> list[Application]:
     """
-    Load every application of the config; raise one L{ComponentError} listing every problem
-    of every application.
+    Load every application of the config, then those of L{component_folders}; raise one
+    L{ComponentError} listing every problem of every application.
     """
     applications, problems = [], []
-    for entry in config.applications:
+    entries = [(entry.path, entry.url_path or "") for entry in config.applications]
+    entries += [(folder, "") for folder in component_folders(config)]
+    for path, url_path in entries:
         try:
-            applications.append(load_application(entry.path, entry.url_path or "", config, plugins))
+            applications.append(load_application(path, url_path, config, plugins))
         except StartupError as error:
             problems.extend(error.problems)
     if problems:

@@ -1,9 +1,9 @@
 # -*- test-case-name: tests.components.test_reload -*-
 """
-Dev mode's schema reload: a service that polls the modification times of every
-application's schema files and, when one changes, re-reads the application's schema and
-hands it to L{Runtime.reload_schema}. A schema that does not parse is logged and the tables
-already serving stay as they are; Python modules and HTTP routes are not reloaded.
+Dev mode's reload: a service that polls the files of every serving application and, when one
+is added, changed or removed, reloads that application completely (its C{config.yaml}, its
+schema files, its Python modules, its routes) through L{Applications.reload}. A version that
+does not load is logged with its problems and the previous version keeps serving.
 """
 
 from __future__ import annotations
@@ -15,63 +15,56 @@ from twisted.application import service
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
-from harper.components.application import Application
-from harper.components.runtime import Runtime
-from harper.errors import SchemaError
+from harper.components.lifecycle import Applications
+from harper.errors import StartupError
 
-#: What identifies one version of a file: (modification time in ns, size), or C{None} when
-#: the file cannot be read.
-Stamp = Optional[tuple[int, int]]
+#: What identifies the version of an application's files: each file's path relative to the
+#: folder, with its modification time in ns and its size.
+Snapshot = dict[str, tuple[int, int]]
+
+#: Folders whose changes do not matter (caches, version control).
+IGNORED = frozenset({"__pycache__", ".git", ".hg", ".svn", "node_modules"})
 
 
-def stamp(path: str) -> Stamp:
+def snapshot(folder: str) -> Snapshot:
     """
-    The modification time and size of C{path}, C{None} when it is missing.
+    The modification time and size of every file under C{folder}, by relative path (files
+    that vanish while it is read are left out).
     """
-    try:
-        status = os.stat(path)
-    except OSError:
-        return None
-    return status.st_mtime_ns, status.st_size
+    found: Snapshot = {}
+    for directory, folders, files in os.walk(folder):
+        folders[:] = [name for name in folders if name not in IGNORED]
+        for name in files:
+            path = os.path.join(directory, name)
+            try:
+                status = os.stat(path)
+            except OSError:
+                continue
+            found[os.path.relpath(path, folder)] = (status.st_mtime_ns, status.st_size)
+    return found
 
 
-def read_sources(paths: list[str]) -> list[tuple[str, str]]:
+class ApplicationWatcher(service.Service):
     """
-    The (file, text) pairs of the schema files C{paths}.
-
-    :raises SchemaError: when a file cannot be read or is not UTF-8.
-    """
-    sources = []
-    for path in paths:
-        try:
-            with open(path, encoding="utf-8") as stream:
-                sources.append((path, stream.read()))
-        except (OSError, UnicodeDecodeError) as error:
-            raise SchemaError([f"{path}: cannot read: {error}"]) from error
-    return sources
-
-
-class SchemaWatcher(service.Service):
-    """
-    Polls the schema files of the applications of C{runtime} every C{interval} seconds and
-    reloads the schema of an application whose files changed.
+    Polls the files of the serving applications every C{interval} seconds and reloads an
+    application whose files changed.
 
     :ivar clock: the L{IReactorTime} the polling runs on.
     """
 
     _log = Logger()
 
-    def __init__(self, runtime: Runtime, clock: Any, interval: float = 1.0) -> None:
-        self.runtime = runtime
+    def __init__(self, applications: Applications, clock: Any, interval: float = 1.0) -> None:
+        self.applications = applications
         self.clock = clock
         self.interval = interval
-        self._stamps: dict[Application, list[Stamp]] = {}
+        self._snapshots: dict[str, Snapshot] = {}
         self._loop: Optional[LoopingCall] = None
 
     def startService(self) -> None:
         super().startService()
-        for application in self.runtime.applications:
-            self._stamps[application] = self._current(application)
+        for application in self.applications.runtime.applications:
+            self._snapshots[application.path.path] = snapshot(application.path.path)
         self._loop = LoopingCall(self.check)
         self._loop.clock = self.clock
         self._loop.start(self.interval, now=False)
@@ -84,39 +77,34 @@ class SchemaWatcher(service.Service):
 
     def check(self) -> None:
         """
-        Reload the schema of every application whose schema files changed since the last
-        check.
+        Reload every application whose files changed since the last check (an application
+        loaded since then is only looked at).
         """
-        for application in self.runtime.applications:
-            current = self._current(application)
-            if current != self._stamps.get(application):
-                self._stamps[application] = current
+        for application in list(self.applications.runtime.applications):
+            folder = application.path.path
+            current = snapshot(folder)
+            previous = self._snapshots.setdefault(folder, current)
+            if current != previous:
+                self._snapshots[folder] = current
                 self.reload(application)
 
-    def reload(self, application: Application) -> bool:
+    def reload(self, application: Any) -> bool:
         """
-        Re-read and apply C{application}'s schema; log the changes, or the problems when the
-        schema is invalid (the previous tables keep serving).
+        Reload C{application}; log the problems when the new version does not load (the
+        previous version keeps serving).
 
-        :return: whether the new schema is serving.
+        :return: whether the new version is serving.
         """
         try:
-            sources = read_sources(self._paths(application))
-            changes = self.runtime.reload_schema(application, sources)
-        except SchemaError as error:
+            self.applications.reload(application)
+        except StartupError as error:
             self._log.error(
-                "dev: the schema of {application} was not reloaded, the previous version keeps serving:\n{problems}",
+                "dev: {application} was not reloaded, the previous version keeps serving:\n{problems}",
                 application=application.name, problems="\n".join(f"  - {line}" for line in error.problems),
             )
             return False
-        self._log.info("dev: reloaded the schema of {application}", application=application.name)
-        for line in changes:
-            self._log.info("schema: {change}", change=line)
+        except Exception:
+            self._log.failure("dev: reloading {application} failed, the previous version keeps serving",
+                              application=application.name)
+            return False
         return True
-
-    @staticmethod
-    def _paths(application: Application) -> list[str]:
-        return [path for path, _ in application.schema_sources]
-
-    def _current(self, application: Application) -> list[Stamp]:
-        return [stamp(path) for path in self._paths(application)]

@@ -32,6 +32,8 @@ class ChangeEvent:
     :ivar user: name of the user who made the change, if known.
     :ivar patched: for L{PATCH}, the names of the attributes the patch set (C{None} when not
         known); replication merges patches attribute by attribute with it.
+    :ivar original: the record before the change (C{None} when it did not exist, or for
+        L{MESSAGE}); kept by the audit log.
     """
 
     database: str
@@ -42,6 +44,7 @@ class ChangeEvent:
     timestamp: float
     user: Optional[str] = None
     patched: Optional[tuple[str, ...]] = None
+    original: Any = attr.field(default=None, eq=False, repr=False)
 
 
 ChangeListener = Callable[[ChangeEvent], None]

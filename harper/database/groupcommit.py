@@ -156,6 +156,7 @@ class GroupCommitter:
                 return
             for _d, _result, txn in done:
                 txn.finish(True)
+            runner.bound_invalidations()
             # One wake-up of the reactor for the whole group.
             runner.deliver_all([(d, result, txn.changes) for d, result, txn in done])
             return

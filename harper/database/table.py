@@ -195,7 +195,7 @@ class Table:
             old_entry.version = txn.timestamp
             old_entry.expires_at = entry_expiry
         txn.record_change(
-            ChangeEvent(self.database, self.name, key, event_type, value, txn.timestamp, user, patched)
+            ChangeEvent(self.database, self.name, key, event_type, value, txn.timestamp, user, patched, old)
         )
         return value
 
@@ -222,10 +222,11 @@ class Table:
         """
         Remove the record C{key}; return whether it existed.
         """
-        if not self.evict(txn, key):
+        entry = self.entry(txn, key)
+        if entry is None or not self.evict(txn, key):
             return False
         txn.record_change(
-            ChangeEvent(self.database, self.name, key, DELETE, None, txn.timestamp, user)
+            ChangeEvent(self.database, self.name, key, DELETE, None, txn.timestamp, user, original=entry.value)
         )
         return True
 

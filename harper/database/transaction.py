@@ -426,10 +426,29 @@ class TransactionRunner:
                 raise
             finally:
                 txn.finish(committed)
+            self.bound_invalidations()
             return result, txn.changes
         raise TransactionConflict(
             f"the transaction conflicted with concurrent writes {self._retries + 1} times"
         )
+
+    def bound_invalidations(self, limit: int = 20_000) -> None:
+        """
+        Keep the connections that sit idle (worker threads with nothing to do, a read snapshot
+        no request renews) from growing without end: ZODB queues the objects changed by every
+        commit for each other open connection until that connection begins a transaction. A
+        queue longer than C{limit} objects becomes "everything changed" (the connection drops
+        its whole object cache when it is next used). Any thread may call this; the writers
+        do after their commits.
+        """
+        with self._connections_lock:
+            connections = self._connections + [snapshot.connection for snapshot in self._snapshots]
+        for connection in connections:
+            adapter = connection._storage
+            if isinstance(adapter, MVCCAdapterInstance):
+                queued = adapter._invalidations
+                if queued is not None and len(queued) > limit:
+                    adapter._invalidateCache()
 
     def close(self) -> None:
         """

@@ -6,10 +6,17 @@ C{zeo://host:port} connects to a ZEO server on a TCP port and C{zeo:///path/to/z
 on a unix socket. C{zeo:} alone makes the daemon start its own server (L{ZEOServerProcess}): a
 child process serving the FileStorage C{<rootPath>/database/harper.fs} (the file that C{file:}
 uses) on the unix socket C{<rootPath>/database/zeo.sock}, restarted when it dies and stopped when
-the database closes. Clients sync with the server at the start of every transaction, so a
-transaction sees every commit acknowledged before it began, whichever process made it. Every
-call may wait for the network: the storages say so with C{blocking_reads}. Run as
-C{python -m harper.database.zeo SOCKET FILE}, this module is that child process.
+the database closes. Clients sync with the server when a transaction begins, so a write
+transaction sees every commit acknowledged before it began, whichever process made it.
+
+Reads are served on the reactor thread (C{blocking_reads} is false), like those of a
+FileStorage: they reuse a snapshot until an invalidation from the server (or this process)
+says that it changed (L{harper.database.transaction.TransactionRunner.read}), so a read costs
+no round trip to the server, and sees another process's commit once its invalidation arrived
+(this process's own commits at once); only renewing the snapshot after a commit, and loading
+an object that is in neither the connection's nor the client's cache, wait for the server.
+
+Run as C{python -m harper.database.zeo SOCKET FILE}, this module is that child process.
 """
 
 from __future__ import annotations
@@ -89,11 +96,14 @@ class ZEOClientStorage(ClientStorage):
     """
     A ZEO client storage; when it owns the server it talks to, closing it stops that server.
 
-    :cvar blocking_reads: reads wait for the network, so never run them on the reactor thread.
+    :cvar blocking_reads: false: reads come from the caches and run on the reactor thread
+        (see the module's docstring); with worker processes, running them on the thread pool
+        made each read a thread hop and a server round trip, and two workers served fewer
+        reads than one process over a FileStorage.
     :ivar server: the server this storage stops when it closes, or C{None}.
     """
 
-    blocking_reads = True
+    blocking_reads = False
     server: Optional["ZEOServerProcess"] = None
 
     def close(self) -> None:

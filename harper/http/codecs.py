@@ -175,7 +175,8 @@ def _msgpack_sequence(values: Iterable[Any]) -> Iterator[bytes]:
 def _decode_msgpack(body: bytes) -> Any:
     try:
         return msgpack.unpackb(body, timestamp=3, strict_map_key=False)
-    except (ValueError, msgpack.UnpackException) as error:
+    except (ValueError, TypeError, msgpack.UnpackException) as error:
+        # TypeError: a map or an array as the key of a map (found by fuzzing).
         reason = str(error) or type(error).__name__
         raise InvalidInput(f"the request body is not valid MessagePack: {reason}") from None
 

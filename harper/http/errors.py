@@ -58,6 +58,7 @@ _STATUSES: tuple[tuple[type, int], ...] = (
     (NotCached, 504),
     (errors.Conflict, 409),
     (errors.SourceTimeout, 504),
+    (errors.ReplicationTimeout, 504),
     (errors.SourceError, 502),
 )
 

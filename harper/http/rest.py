@@ -26,6 +26,7 @@ from twisted.web.iweb import IRequest
 
 from harper.errors import HarperError, InvalidInput, MethodNotAllowed, NotFound
 from harper.auth import permissions
+from harper.auth.sessions import credentials
 from harper.auth.throttle import TooManyFailures
 from harper.http import conditional, openapi
 from harper.http.blobs import answer_codec, decode_request_body, is_record_path, send_blob
@@ -44,8 +45,6 @@ from harper.resources.table import TableResource
 from harper.resources.target import RequestTarget
 
 _CALLS = {b"GET": "get", b"HEAD": "get", b"PUT": "put", b"POST": "post", b"PATCH": "patch", b"DELETE": "delete"}
-#: The table permission each method needs.
-_VERBS = {b"GET": "read", b"HEAD": "read", b"PUT": "update", b"POST": "insert", b"PATCH": "update", b"DELETE": "delete"}
 _WITH_BODY = frozenset({b"PUT", b"POST", b"PATCH"})
 _READS = frozenset({b"GET", b"HEAD"})
 _WRITES = frozenset({b"PUT", b"PATCH", b"DELETE"})
@@ -101,6 +100,11 @@ class RestAPI(resource.Resource):
     :param reactor: the reactor serving the requests; with it, collections that may be large
         are streamed from a worker thread (see L{harper.http.streaming}); without it, they are
         encoded whole.
+    :param confirm_replication: given an C{X-Replicate-To} header value, checks it (raising
+        L{InvalidInput}) and returns the function that waits, after a write, for the peer
+        confirmations it asks for; C{None} on a node that does not replicate.
+    :param analytics: records each answered request's resource, method and duration
+        (L{harper.analytics.recorder.Analytics}), or C{None}.
     """
 
     isLeaf = True
@@ -116,8 +120,12 @@ class RestAPI(resource.Resource):
         compression_threshold: int = 1200,
         last_modified: bool = False,
         reactor: Any = None,
+        confirm_replication: Optional[Callable[[str], Callable[[], Deferred]]] = None,
+        analytics: Any = None,
     ) -> None:
         super().__init__()
+        self._analytics = analytics
+        self._confirm_replication = confirm_replication
         self._authenticate = authenticate
         self._registry = registry
         self._caller = caller
@@ -141,12 +149,14 @@ class RestAPI(resource.Resource):
 
     def _user(self, request: IRequest) -> Deferred:
         address = request.getClientAddress()
-        return self._authenticate(request.getHeader("authorization"), getattr(address, "host", ""))
+        authorization = credentials(request.getHeader("authorization"), request.getHeader("cookie"))
+        return self._authenticate(authorization, getattr(address, "host", ""))
 
     def _context(self, user: Any, request: IRequest) -> RequestContext:
         return RequestContext(
             user=user, headers=RequestHeaders(request.requestHeaders),
             cache_control=parse_cache_control(request.getHeader("cache-control")),
+            check_permission=True,
         )
 
     def _then(
@@ -212,19 +222,30 @@ class RestAPI(resource.Resource):
 
     def _call(self, user: Any, exchange: _Exchange, call: str, args: tuple) -> None:
         """
-        Check the caller's permission, then call the resource (or stream its collection).
+        Call the resource (or stream its collection); the caller checks the permission.
         """
         exchange.context = context = self._context(user, exchange.request)
         found, target = exchange.resource, exchange.target
-        if isinstance(found, TableResource):
-            table = found.table
-            permissions.check(context.user, _VERBS[exchange.method], table.database, table.name)
         exchange.started = time.perf_counter()
         if self._streams(exchange):
             self._stream(exchange)
             return
+        confirmed = self._replication_wait(exchange)
         d = self._caller.call(call, found, target, context, *args, inside=self._inside(exchange))
+        if confirmed is not None:
+            d.addCallback(lambda result: confirmed().addCallback(lambda _: result))
         self._then(d, self._respond, exchange)
+
+    def _replication_wait(self, exchange: _Exchange) -> Optional[Callable[[], Deferred]]:
+        """
+        For a write with C{X-Replicate-To}: the function waiting for the confirmations.
+        """
+        header = exchange.request.getHeader("x-replicate-to")
+        if header is None or exchange.method in _READS:
+            return None
+        if self._confirm_replication is None:
+            raise InvalidInput("X-Replicate-To: this node does not replicate (replication.hostname is not set)")
+        return self._confirm_replication(header)
 
     def _openapi(self, exchange: _Exchange) -> None:
         """
@@ -334,7 +355,10 @@ class RestAPI(resource.Resource):
 
     def _respond(self, result: Any, exchange: _Exchange) -> None:
         request, method, context = exchange.request, exchange.method, exchange.context
-        request.setHeader(b"server-timing", conditional.server_timing(time.perf_counter() - exchange.started))
+        elapsed = time.perf_counter() - exchange.started
+        request.setHeader(b"server-timing", conditional.server_timing(elapsed))
+        if self._analytics is not None:
+            self._analytics.record(exchange.resource, method, elapsed * 1000.0)
         for name, value in context.response_headers.items():
             request.setHeader(name, value)
         if isinstance(result, _Collection):

@@ -71,6 +71,15 @@ class IApplicationScope(Interface):
         start.
         """
 
+    def on_stop(callback):
+        """
+        Call C{callback()} when this version of the application stops serving: when it is
+        removed, when a reload replaced it (or the reload failed after it started), and when
+        the daemon stops. Release here what an L{on_start} callback acquired (thread pools,
+        connections, timers). It runs on the reactor thread; it may be called although the
+        start callbacks did not run, and an exception is logged, not raised.
+        """
+
     def exported_tables(runtime):
         """
         The table resources (L{harper.resources.table.TableResource}) this application's

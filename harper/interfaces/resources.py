@@ -14,7 +14,11 @@ class IRequestContext(Interface):
     What a resource call knows about its caller and the transaction it runs in.
     """
 
-    user = Attribute("The authenticated user, or None for internal calls.")
+    user = Attribute("The authenticated user, or None when nobody logged in.")
+    check_permission = Attribute(
+        "Whether calls through the resource caller ask the resource's allow_* methods first "
+        "(set by transports for their callers; off for code calling tables)."
+    )
     headers = Attribute("Request headers as a case-insensitive mapping (may be empty).")
     transaction = Attribute(
         "The open L{harper.database.transaction.Transaction} the call runs in."
@@ -71,7 +75,10 @@ class IResource(Interface):
     def subscribe(target, context, listener):
         """
         Call C{listener(event)} with every change to C{target} after the transactions that
-        make them commit; return an L{ISubscription}.
+        make them commit; return an L{ISubscription}. C{context.subscription}
+        (L{harper.resources.subscription.SubscriptionOptions}) may ask for history first
+        (C{startTime}, C{previousCount}) or for the records below C{target}
+        (C{includeDescendants}).
         """
 
     def connect(target, context, send):
@@ -79,6 +86,27 @@ class IResource(Interface):
         Open a channel to the target for a WebSocket or SSE client: C{send(message)} delivers a
         message (or change event) to the client. Return an L{ISubscription}; if it also has a
         C{receive(message)} method, messages from the client are passed to it.
+        """
+
+    def allow_read(user, target, context):
+        """
+        Whether C{user} (C{None}: nobody logged in) may C{get}, C{search}, C{subscribe} to or
+        C{connect} to C{target}; may raise L{harper.errors.Forbidden} with its own message.
+        """
+
+    def allow_create(user, target, data, context):
+        """
+        Whether C{user} may C{post} or C{publish} C{data} to C{target}.
+        """
+
+    def allow_update(user, target, data, context):
+        """
+        Whether C{user} may C{put} or C{patch} C{target} with C{data}.
+        """
+
+    def allow_delete(user, target, context):
+        """
+        Whether C{user} may C{delete} C{target}.
         """
 
 

@@ -7,6 +7,11 @@ name resources to L{harper.mqtt.mapping.ResourceTopics}.
 Non-retained messages to plain topics never open a transaction, except to queue a QoS 1 or 2
 message for a persistent session whose client is away; retained messages, resource writes and
 persistent session changes are acknowledged only once committed.
+
+In a daemon with worker processes, each worker runs a broker; messages to plain topics go to
+the other workers' brokers over the bus (L{Broker.join}), which deliver them to their clients
+(and keep the retained ones in memory: the publishing worker stored them). Resource changes
+need nothing more: they reach every worker's change feed.
 """
 
 from __future__ import annotations
@@ -24,12 +29,13 @@ from harper.mqtt.inbound import ProtocolViolation
 from harper.mqtt.mapping import ResourceTopics
 from harper.mqtt.message import Delivery, Message
 from harper.mqtt.packets import ReasonCode, RetainHandling, Will
+from harper.mqtt.peers import PeerBrokers
 from harper.mqtt.reasons import SUCCESS, Outcome, outcome_for
 from harper.mqtt.retained import RetainedMessages
 from harper.mqtt.session import SessionSettings
 from harper.mqtt.state import NEVER_EXPIRES, SessionState, Subscription
-from harper.mqtt.store import MemoryStore
-from harper.mqtt.wills import Wills
+from harper.mqtt.store import MemoryStore, logged
+from harper.mqtt.wills import FindUser, Wills
 from harper.pubsub.hub import Hub
 from harper.pubsub.topics import parse_shared_subscription, validate_filter
 
@@ -59,6 +65,7 @@ class Broker:
     :param require_authentication: refuse clients that send no user name (Harper's
         C{mqtt.requireAuthentication}).
     :param settings: the limits of each session.
+    :param find_user: finds a user by name, for the wills stored before a restart.
     """
 
     _log = Logger()
@@ -67,7 +74,8 @@ class Broker:
                  resources: Optional[ResourceTopics] = None,
                  authenticate: Optional[Authenticate] = None,
                  require_authentication: bool = True,
-                 settings: SessionSettings = SessionSettings()) -> None:
+                 settings: SessionSettings = SessionSettings(),
+                 find_user: Optional[FindUser] = None) -> None:
         self.clock = clock
         self.store = store if store is not None else MemoryStore()
         self.resources = resources
@@ -77,17 +85,20 @@ class Broker:
         self.sessions: dict[str, SessionState] = {}
         self._authenticate = authenticate
         self._require_authentication = require_authentication
+        self._find_user = find_user
         self._stored: set[str] = set()
         self._queued: list[tuple[str, Delivery]] = []
-        self.wills = Wills(clock, self._publish_will)
+        self.wills = Wills(clock, self._publish_will, self.store)
         self._expiries: dict[str, Any] = {}
         self._stopping = False
+        self._peers: Optional[PeerBrokers] = None
 
     # -- life ------------------------------------------------------------------------------
 
     def start(self) -> None:
         """
-        Restore the retained messages and persistent sessions from the store (blocking).
+        Restore the retained messages, persistent sessions and pending wills from the store
+        (blocking).
         """
         retained, sessions = self.store.load(self.settings.max_queued)
         self.retained.load(retained)
@@ -97,8 +108,11 @@ class Broker:
                 self.hub.subscribe(topic_filter, state)
             self._stored.add(state.client_id)
             self._schedule_expiry(state)
-        self._log.info("MQTT broker restored {retained} retained messages and {sessions} "
-                       "sessions", retained=len(retained), sessions=len(sessions))
+        wills = self.store.load_wills()
+        self.wills.restore(wills, self._find_user)
+        self._log.info("MQTT broker restored {retained} retained messages, {sessions} sessions "
+                       "and {wills} pending wills", retained=len(retained), sessions=len(sessions),
+                       wills=len(wills))
 
     def stop(self) -> Deferred:
         """
@@ -116,6 +130,28 @@ class Broker:
         saves = [self.store.save_session(state) for state in self.sessions.values() if state.persistent]
         return gatherResults(saves, consumeErrors=True)
 
+    def join(self, broadcasts: Any) -> Callable[[], None]:
+        """
+        Exchange the messages of plain topics with the brokers of the other worker processes.
+
+        :param broadcasts: the worker's L{harper.workers.bus.Broadcasts}.
+        :return: a function that stops the exchange.
+        """
+        peers = self._peers = PeerBrokers(broadcasts, self._peer_published)
+
+        def leave() -> None:
+            self._peers = None
+            peers.close()
+
+        return leave
+
+    def _peer_published(self, message: Message) -> None:
+        if message.retain:
+            self.retained.remember(message)
+        d = self.route(message)
+        if d is not None:
+            logged(d, "queuing a message from another worker")
+
     def _adopt(self, state: SessionState) -> None:
         state.max_queued = self.settings.max_queued
         state.on_queued = self._queue_durably
@@ -132,10 +168,16 @@ class Broker:
         """
         return f"harper-{uuid.uuid4().hex}"
 
-    def authenticate(self, username: Optional[str], password: Optional[bytes], address: str) -> Deferred:
+    def authenticate(self, username: Optional[str], password: Optional[bytes], address: str,
+                     certificate_user: Optional[str] = None) -> Deferred:
         """
         Check CONNECT credentials; fires with a L{Verdict}.
+
+        :param certificate_user: the user named by the client's verified TLS certificate
+            (mutual TLS), who is logged in when the CONNECT carries no credentials.
         """
+        if username is None and password is None and certificate_user is not None:
+            return self._certified(certificate_user)
         if username is None and password is None:
             if self._require_authentication:
                 return succeed(Verdict(ReasonCode.NOT_AUTHORIZED, "a user name and password are required"))
@@ -145,6 +187,16 @@ class Broker:
             return succeed(refused)
         d = self._authenticate(username or "", password or b"", address)
         return d.addCallback(lambda user: refused if user is None else Verdict(user=user))
+
+    def _certified(self, username: str) -> Deferred:
+        refused = Verdict(ReasonCode.NOT_AUTHORIZED,
+                          f"the client certificate names {username!r}, who is not an active user")
+        if self._find_user is None:
+            return succeed(refused)
+        d = self._find_user(username)
+        return d.addCallback(
+            lambda user: Verdict(user=user) if user is not None and user.active else refused
+        )
 
     def open_session(self, session: Any, client_id: str, clean_start: bool, expiry: int) -> tuple[SessionState, bool]:
         """
@@ -167,7 +219,7 @@ class Broker:
         state.expiry_interval = expiry
         state.connection = session
         state.disconnected_at = None
-        state.may_read = self.resources.reader(session.user) if self.resources else state.may_read
+        state.readable = self.resources.reader(session.user) if self.resources else state.readable
         if not state.persistent and client_id in self._stored:
             self._forget(client_id)
         return state, existing is not None
@@ -197,7 +249,7 @@ class Broker:
         self._log.info("publishing the will of {client} on {topic}", client=client_id, topic=message.topic)
         outcome = self.publish_as(user, message, None)
         if isinstance(outcome, Deferred):
-            self._logged(outcome, "publishing a will")
+            logged(outcome, "publishing a will")
 
     def _schedule_expiry(self, state: SessionState) -> None:
         if state.expiry_interval >= NEVER_EXPIRES or state.connection is not None:
@@ -230,17 +282,11 @@ class Broker:
 
     def _forget(self, client_id: str) -> None:
         self._stored.discard(client_id)
-        self._logged(self.store.delete_session(client_id), "forgetting a session")
+        logged(self.store.delete_session(client_id), "forgetting a session")
 
     def _save(self, state: SessionState) -> Deferred:
         self._stored.add(state.client_id)
-        return self._logged(self.store.save_session(state), "storing a session")
-
-    def _logged(self, d: Deferred, what: str) -> Deferred:
-        def failed(failure: Any) -> None:
-            self._log.failure("{what} failed", failure, what=what)
-
-        return d.addErrback(failed)
+        return logged(self.store.save_session(state), "storing a session")
 
     # -- publishing ------------------------------------------------------------------------
 
@@ -263,10 +309,15 @@ class Broker:
             if found is not None:
                 return self.resources.publish(user, found, message, content_type)
         if message.retain:
-            d = self.retained.retain(message).addCallback(lambda _: self.route(message))
+            d = self.retained.retain(message).addCallback(self._route_everywhere, message)
             return d.addCallbacks(lambda _: SUCCESS, lambda failure: outcome_for(failure.value))
-        d = self.route(message)
+        d = self._route_everywhere(None, message)
         return SUCCESS if d is None else d.addCallbacks(lambda _: SUCCESS, lambda f: outcome_for(f.value))
+
+    def _route_everywhere(self, _: Any, message: Message) -> Optional[Deferred]:
+        if self._peers is not None:
+            self._peers.send(message)
+        return self.route(message)
 
     def route(self, message: Message) -> Optional[Deferred]:
         """
@@ -289,7 +340,7 @@ class Broker:
         if message is not None:
             d = self.route(message)
             if d is not None:
-                self._logged(d, "queuing a resource change")
+                logged(d, "queuing a resource change")
 
     # -- subscriptions ---------------------------------------------------------------------
 
@@ -368,7 +419,7 @@ class Broker:
             if self.resources is not None:
                 d = self.resources.current(session.user, topic_filter, now)
                 d.addCallback(self._send_all_retained, session, subscription)
-                self._logged(d, "reading current records")
+                logged(d, "reading current records")
 
     def _send_all_retained(self, messages: list[Message], session: Any, subscription: Subscription) -> None:
         for message in messages:

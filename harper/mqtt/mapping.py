@@ -18,14 +18,14 @@ import attr
 from twisted.internet.defer import Deferred, succeed
 from twisted.logger import Logger
 
-from harper.auth.permissions import allows
 from harper.database.events import DELETE, MESSAGE, ChangeEvent
-from harper.errors import HarperError, InvalidInput, NotFound
+from harper.errors import Forbidden, HarperError, InvalidInput, NotFound, Unauthorized
+from harper.mqtt.echoes import Echoes
 from harper.mqtt.message import Message
-from harper.mqtt.packets import ReasonCode
 from harper.mqtt.reasons import SUCCESS, Outcome, outcome_for, payload_invalid
 from harper.pubsub.payloads import decode_payload
-from harper.pubsub.targets import Authorize, target_for
+from harper.pubsub.targets import target_for
+from harper.resources.calls import authorize
 from harper.resources.context import RequestContext
 from harper.resources.target import RequestTarget
 
@@ -56,18 +56,17 @@ class ResourceTopics:
     The resources of a registry, seen as MQTT topics.
 
     :param registry: the exported resources.
-    :param caller: runs resource methods in transactions.
-    :param authorize: checks a user's permission on a table (L{harper.auth.permissions.allows}
-        by default); anonymous users (C{None}) get no access to tables.
+    :param caller: runs resource methods in transactions, after checking the permission
+        of the session's user (anonymous users, C{None}, get no access to tables).
     """
 
     _log = Logger()
 
-    def __init__(self, registry: Any, caller: Any, authorize: Authorize = allows) -> None:
+    def __init__(self, registry: Any, caller: Any) -> None:
         self._registry = registry
         self._caller = caller
-        self._authorize = authorize
         self._paths: dict[tuple[str, str], str] = {}
+        self._echoes = Echoes()
         self.refresh()
 
     def refresh(self) -> None:
@@ -97,11 +96,12 @@ class ResourceTopics:
             return None
         return TopicTarget(resource, target_for(resource, remainder), path)
 
-    def _allowed(self, user: Any, verb: str, found: TopicTarget) -> bool:
-        table = found.table
-        if table is None:
-            return True
-        return user is not None and self._authorize(user, verb, table.database, table.name)
+    def _permits(self, user: Any, method: str, resource: Any, target: RequestTarget) -> bool:
+        try:
+            authorize(method, resource, target, RequestContext(user=user, check_permission=True))
+        except (Unauthorized, Forbidden):
+            return False
+        return True
 
     # -- publishing ------------------------------------------------------------------------
 
@@ -116,17 +116,19 @@ class ResourceTopics:
             method = "put" if payload else "delete"
         else:
             method = "publish"
-        verb = {"put": "update", "delete": "delete", "publish": "insert"}[method]
-        if not self._allowed(user, verb, found):
-            return succeed(Outcome(ReasonCode.NOT_AUTHORIZED,
-                                   f"not allowed to {verb} {found.path} records"))
         args: tuple[Any, ...] = ()
         if method != "delete":
             try:
                 args = (decode_payload(payload, message.properties.content_type or content_type),)
             except InvalidInput as error:
                 return succeed(payload_invalid(error.message))
-        d = self._caller.call(method, found.resource, found.target, RequestContext(user=user), *args)
+        context = RequestContext(user=user, check_permission=True)
+        if message.sender is None:
+            d = self._caller.call(method, found.resource, found.target, context, *args)
+        else:
+            inside, done = self._echoes.tracking(context, message.sender, message.topic)
+            d = self._caller.call(method, found.resource, found.target, context, *args, inside=inside)
+            d.addBoth(done)
         return d.addCallbacks(lambda _: SUCCESS, self._refused)
 
     def _refused(self, failure: Any) -> Outcome:
@@ -142,7 +144,7 @@ class ResourceTopics:
         first levels name, if they name one.
         """
         found = self._resolve_prefix(topic_filter)
-        return found is None or self._allowed(user, "read", found)
+        return found is None or self._permits(user, "subscribe", found.resource, found.target)
 
     def _resolve_prefix(self, topic_filter: str) -> Optional[TopicTarget]:
         levels = topic_filter.split("/")
@@ -178,34 +180,66 @@ class ResourceTopics:
             value = event.value if isinstance(event, ChangeEvent) else event
             deliver(Message.of_value(topic, value, 0.0, retain=False))
 
-        return found.resource.subscribe(target, RequestContext(user=user), listener)
+        context = RequestContext(user=user, check_permission=True)
+        return self._caller.open("subscribe", found.resource, target, context, listener)
 
-    def reader(self, user: Any) -> Callable[[tuple[str, str]], bool]:
+    def reader(self, user: Any) -> Callable[[Message], Optional[Message]]:
         """
-        A check, cached per table, of whether C{user} may receive a table's changes.
+        What C{user} receives of a table change's message: nothing (C{None}) from a table it
+        may not read, the value without the attributes its role may not read otherwise (the
+        verdict is worked out once per table).
         """
-        allowed: dict[tuple[str, str], bool] = {}
+        context = RequestContext(user=user, check_permission=True)
+        readers: dict[tuple[str, str], Any] = {}
 
-        def may_read(source: tuple[str, str]) -> bool:
-            verdict = allowed.get(source)
-            if verdict is None:
-                verdict = allowed[source] = user is not None and self._authorize(user, "read", *source)
-            return verdict
+        def readable(message: Message) -> Optional[Message]:
+            source = message.source
+            if source not in readers:
+                readers[source] = self._reader(source, user)
+            resource = readers[source]
+            if resource is None:
+                return None
+            value = message.value
+            if value is None:
+                return message
+            visible = resource.visible(value, context)
+            if visible is value:
+                return message
+            copy = Message.of_value(message.topic, visible, message.created,
+                                    retain=message.retain, source=source)
+            copy.sender = message.sender
+            return copy
 
-        return may_read
+        return readable
+
+    def _reader(self, source: tuple[str, str], user: Any) -> Any:
+        """
+        The resource exporting table C{source} if C{user} may subscribe to it, else C{None}.
+        """
+        path = self._paths.get(source)
+        if path is None:
+            return None
+        try:
+            resource, _ = self._registry.resolve(path)
+        except NotFound:
+            return None
+        return resource if self._permits(user, "subscribe", resource, RequestTarget.collection()) else None
 
     def message_for(self, event: ChangeEvent, now: float) -> Optional[Message]:
         """
         The message a committed change produces on its record's topic, or C{None} when the
-        table is not exported.
+        table is not exported; a change made by a client's publish to that topic has the client
+        as its sender (for No Local).
         """
         path = self._paths.get((event.database, event.table))
         if path is None:
             return None
         topic = path if event.id is None else f"{path}/{event.id}"
         value = None if event.type == DELETE else event.value
-        return Message.of_value(topic, value, now, retain=event.type != MESSAGE,
-                                source=(event.database, event.table))
+        message = Message.of_value(topic, value, now, retain=event.type != MESSAGE,
+                                   source=(event.database, event.table))
+        message.sender = self._echoes.sender(event, topic)
+        return message
 
     def current(self, user: Any, topic_filter: str, now: float) -> Deferred:
         """
@@ -221,7 +255,7 @@ class ResourceTopics:
         if found is None or found.table is None:
             return succeed([])
         source = (found.table.database, found.table.name)
-        context = RequestContext(user=user)
+        context = RequestContext(user=user, check_permission=True)
         if wildcard and found.target == RequestTarget():
             key = found.table.primary_key
             d = self._caller.call("search", found.resource, RequestTarget.collection(), context)

@@ -18,10 +18,9 @@ from harper.mqtt.packets import MQTT_5, PubRel, Publish, ReasonCode
 from harper.mqtt.properties import NO_PROPERTIES, Properties
 from harper.mqtt.state import InFlight, SessionState
 from harper.pubsub.payloads import media_type
+from harper.pubsub.slow import DISCONNECT, DROP
 
-#: What to do with a message for a client whose socket buffer is full.
-DROP = "drop"
-DISCONNECT = "disconnect"
+__all__ = ["DISCONNECT", "DROP", "OutboundFlow"]
 
 
 class OutboundFlow:
@@ -57,14 +56,23 @@ class OutboundFlow:
     def state(self) -> SessionState:
         return self._session.state
 
+    @property
+    def paused(self) -> bool:
+        """
+        Whether the transport's buffer is full (the client reads slower than we write).
+        """
+        return self._paused
+
     # -- flow control from the transport ---------------------------------------------------
 
     def pause(self) -> None:
         """
-        The transport's buffer is full: the client reads slower than we write.
+        The transport's buffer is full: the client reads slower than we write. (The transport
+        says so on every write while it stays full: the budget starts at the first time.)
         """
-        self._paused = True
-        self._written_while_paused = 0
+        if not self._paused:
+            self._paused = True
+            self._written_while_paused = 0
 
     def resume(self) -> None:
         """

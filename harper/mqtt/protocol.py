@@ -50,14 +50,18 @@ class MQTTServerProtocol(Protocol):
 
     :param new_session: makes the session of this connection, given the protocol.
     :param max_packet_size: the largest packet accepted, or C{None} for MQTT's limit.
+    :param identify: the user named by the verified client certificate of a transport
+        (mutual TLS), or C{None} when the listener does not log clients in by certificate.
     :ivar session: the session, once connected.
     :ivar peer: the client's address.
     """
 
     def __init__(self, new_session: Callable[[Any], MQTTSession],
-                 max_packet_size: Optional[int] = None) -> None:
+                 max_packet_size: Optional[int] = None,
+                 identify: Optional[Callable[[Any], Optional[str]]] = None) -> None:
         self._new_session = new_session
         self._max_packet_size = max_packet_size
+        self._identify = identify
         self.session: Any = None
         self.peer = ""
 
@@ -76,6 +80,13 @@ class MQTTServerProtocol(Protocol):
 
     # -- what the session calls --------------------------------------------------------------
 
+    @property
+    def certificate_user(self) -> Optional[str]:
+        """
+        The user named by the client's verified TLS certificate, or C{None}.
+        """
+        return None if self._identify is None else self._identify(self.transport)
+
     def send_bytes(self, data: bytes) -> None:
         """
         Write encoded packets.
@@ -84,9 +95,13 @@ class MQTTServerProtocol(Protocol):
 
     def close(self) -> None:
         """
-        Close the connection once the written bytes are sent.
+        Close the connection once the written bytes are sent, or at once when the client
+        stopped reading them (waiting would keep a slow consumer's buffer forever).
         """
-        self.transport.loseConnection()
+        if self.session.outbound.paused:
+            self.transport.abortConnection()
+        else:
+            self.transport.loseConnection()
 
     def pause_reading(self) -> None:
         """
@@ -118,14 +133,18 @@ class MQTTFactory(ServerFactory):
 
     :param broker: the L{harper.mqtt.broker.Broker}.
     :param clock: the sessions' clock.
+    :param identify: see L{MQTTServerProtocol}.
     """
 
-    def __init__(self, broker: Any, clock: IReactorTime) -> None:
+    def __init__(self, broker: Any, clock: IReactorTime,
+                 identify: Optional[Callable[[Any], Optional[str]]] = None) -> None:
         self.broker = broker
         self.clock = clock
+        self.identify = identify
 
     def buildProtocol(self, addr: Any) -> MQTTServerProtocol:
-        protocol = MQTTServerProtocol(self.new_session, self.broker.settings.maximum_packet_size)
+        protocol = MQTTServerProtocol(self.new_session, self.broker.settings.maximum_packet_size,
+                                      self.identify)
         protocol.factory = self
         return protocol
 

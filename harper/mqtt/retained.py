@@ -39,11 +39,20 @@ class RetainedMessages:
         Make C{message} its topic's retained message, or remove the retained message when its
         payload is empty (MQTT-3.3.1-6, MQTT-3.3.1-7); the Deferred fires once stored.
         """
+        self.remember(message)
+        if message.payload():
+            return self._store.save_retained(message)
+        return self._store.delete_retained(message.topic)
+
+    def remember(self, message: Message) -> None:
+        """
+        Like L{retain}, in memory only: for a message another worker process retained (and
+        stored).
+        """
         if message.payload():
             self._messages[message.topic] = message
-            return self._store.save_retained(message)
-        self._messages.pop(message.topic, None)
-        return self._store.delete_retained(message.topic)
+        else:
+            self._messages.pop(message.topic, None)
 
     def matching(self, topic_filter: str, now: float) -> list[Message]:
         """

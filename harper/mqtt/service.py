@@ -42,21 +42,28 @@ def login_with(authenticator: Any) -> Authenticate:
     return authenticate
 
 
-def build_broker(runtime: Any, clock: IReactorTime, settings: SessionSettings = SessionSettings(),
+def build_broker(runtime: Any, clock: IReactorTime, settings: Optional[SessionSettings] = None,
                  authenticate: Optional[Authenticate] = None) -> Broker:
     """
-    A broker over a started L{harper.components.runtime.Runtime}: retained messages and
-    sessions in its database, its exported resources as topics, its users for CONNECT (unless
-    C{authenticate} is given) and C{mqtt.requireAuthentication} from its configuration.
+    A broker over a started L{harper.components.runtime.Runtime}: retained messages, sessions
+    and wills in its database, its exported resources as topics, its users for CONNECT (unless
+    C{authenticate} is given) and for stored wills, and C{mqtt.requireAuthentication} and the
+    session limits (unless C{settings} are given) from its configuration.
     """
     runner = runtime.runner
     transact: Callable = runtime.writer.submit if runtime.writer is not None else runner.run
     store = BrokerStore(transact, runner.run_blocking)
     resources = ResourceTopics(runtime.registry, runtime.caller)
-    if authenticate is None and runtime.access is not None:
-        authenticate = login_with(runtime.access.authenticator)
-    return Broker(clock, store, resources, authenticate,
-                  runtime.config.mqtt.require_authentication, settings)
+    find_user = None
+    if runtime.access is not None:
+        find_user = runtime.access.users.get_user
+        if authenticate is None:
+            authenticate = login_with(runtime.access.authenticator)
+    mqtt = runtime.config.mqtt
+    if settings is None:
+        settings = SessionSettings.from_config(mqtt)
+    return Broker(clock, store, resources, authenticate, mqtt.require_authentication, settings,
+                  find_user)
 
 
 class BrokerService(service.Service):
@@ -66,30 +73,42 @@ class BrokerService(service.Service):
 
     :param broker: the broker.
     :param feed: the change feed of the runtime, or C{None}.
+    :param peers: in a worker process, the worker's L{harper.workers.bus.Broadcasts}, to
+        exchange plain-topic messages with the other workers' brokers; C{None} otherwise.
     """
 
     name = "mqtt"
 
-    def __init__(self, broker: Broker, feed: Any = None) -> None:
+    def __init__(self, broker: Broker, feed: Any = None, peers: Any = None) -> None:
         self.broker = broker
         self._feed = feed
+        self._peers = peers
         self._stop_listening: Optional[Callable[[], None]] = None
+        self._leave: Optional[Callable[[], None]] = None
 
-    def factory(self) -> MQTTFactory:
+    def factory(self, identify: Optional[Callable[[Any], Optional[str]]] = None) -> MQTTFactory:
         """
         A protocol factory for one more listener (TCP, TLS).
+
+        :param identify: names the user of a connection's verified client certificate (see
+            L{harper.mqtt.protocol.MQTTServerProtocol}).
         """
-        return MQTTFactory(self.broker, self.broker.clock)
+        return MQTTFactory(self.broker, self.broker.clock, identify)
 
     def startService(self) -> None:
         super().startService()
         self.broker.start()
         if self._feed is not None:
             self._stop_listening = self._feed.listen(self.broker.change_committed)
+        if self._peers is not None:
+            self._leave = self.broker.join(self._peers)
 
     def stopService(self) -> Deferred:
         super().stopService()
         if self._stop_listening is not None:
             self._stop_listening()
             self._stop_listening = None
+        if self._leave is not None:
+            self._leave()
+            self._leave = None
         return self.broker.stop()

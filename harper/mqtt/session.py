@@ -78,6 +78,8 @@ class SessionSettings:
     :ivar max_queued: messages kept per session for a client that is away or slow.
     :ivar server_keep_alive: the keep-alive the server imposes when a client asks for none or
         a longer one, or C{None}.
+    :ivar max_queued_bytes: bytes written to a client whose socket stopped draining before
+        C{slow_consumer} applies to its QoS 0 messages.
     :ivar slow_consumer: L{harper.mqtt.outbound.DROP} or L{harper.mqtt.outbound.DISCONNECT}.
     """
 
@@ -86,7 +88,17 @@ class SessionSettings:
     maximum_packet_size: Optional[int] = None
     max_queued: int = 1000
     server_keep_alive: Optional[int] = None
+    max_queued_bytes: int = 1 << 20
     slow_consumer: str = DROP
+
+    @classmethod
+    def from_config(cls, mqtt: Any) -> SessionSettings:
+        """
+        The settings of the C{mqtt} configuration section
+        (L{harper.components.config_sections.MqttConfig}).
+        """
+        return cls(max_queued=mqtt.max_queued_messages, max_queued_bytes=mqtt.max_queued_bytes,
+                   slow_consumer=mqtt.slow_consumer)
 
 
 class MQTTSession:
@@ -119,7 +131,8 @@ class MQTTSession:
         self.state: Optional[SessionState] = None
         self.will: Optional[Will] = None
         self.keep_alive = 0
-        self.outbound = OutboundFlow(self, self.settings.slow_consumer)
+        self.outbound = OutboundFlow(self, self.settings.slow_consumer,
+                                     self.settings.max_queued_bytes)
         self.inbound = InboundFlow(self)
         self._last_activity = clock.seconds()
         self._keep_alive_call: Any = None
@@ -242,7 +255,8 @@ class MQTTSession:
         self.outbound.receive_maximum = properties.receive_maximum or 65535
         self.outbound.alias_maximum = properties.topic_alias_maximum or 0
         self.outbound.maximum_packet_size = properties.maximum_packet_size
-        d = self.broker.authenticate(packet.username, packet.password, self.connection.peer)
+        d = self.broker.authenticate(packet.username, packet.password, self.connection.peer,
+                                     getattr(self.connection, "certificate_user", None))
         return d.addCallback(self._authenticated, packet, client_id, assigned)
 
     def _expiry(self, packet: Connect) -> int:

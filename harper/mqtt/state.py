@@ -68,8 +68,9 @@ class SessionState:
         PUBREL (their duplicates are acknowledged and not delivered again).
     :ivar connection: the live L{harper.mqtt.session.MQTTSession}, or C{None}.
     :ivar disconnected_at: clock seconds when the last connection ended, or C{None}.
-    :ivar may_read: tells whether this session may receive messages from a resource, given
-        its (database, table); set by the broker on each connection.
+    :ivar readable: what this session receives of a message from a table change: the
+        message, a copy without the attributes the user may not read, or C{None} for a table
+        it may not read; set by the broker on each connection.
     :ivar resource_subscriptions: the subscriptions to custom resources by topic filter (live
         only: they are opened again when the client subscribes after a restart).
     :ivar on_queued: called with (state, delivery) when a delivery is queued for a client that
@@ -88,7 +89,7 @@ class SessionState:
         self.inbound_qos2: set[int] = set()
         self.connection: Any = None
         self.disconnected_at: Optional[float] = None
-        self.may_read: Callable[[tuple[str, str]], bool] = lambda source: False
+        self.readable: Callable[[Message], Optional[Message]] = lambda message: None
         self.on_queued: Optional[Callable[[SessionState, Delivery], None]] = None
         self.resource_subscriptions: dict[str, Any] = {}
         self._next_packet_id = 1
@@ -115,9 +116,10 @@ class SessionState:
         Send C{message}, which matched C{topic_filters}, once, with the highest granted QoS
         and every subscription identifier of those filters (MQTT-3.3.4-2, MQTT-3.3.4-3).
         """
-        source = message.source
-        if source is not None and not self.may_read(source):
-            return
+        if message.source is not None:
+            message = self.readable(message)
+            if message is None:
+                return
         qos, retain, identifiers = -1, False, []
         for topic_filter in topic_filters:
             subscription = self.subscriptions.get(topic_filter)

@@ -1,8 +1,8 @@
 # -*- test-case-name: tests.mqtt.test_store -*-
 """
-What the broker keeps across restarts, in ZODB: the retained messages of plain topics and the
+What the broker keeps across restarts, in ZODB: the retained messages of plain topics, the
 sessions that outlive their connections (subscriptions, in-flight and queued messages, QoS 2
-packet identifiers awaiting release).
+packet identifiers awaiting release) and the wills waiting for their delay.
 
 Everything lives under one persistent L{BrokerRoot} in the database root, written through the
 transaction runner (the group commit when it is on), so a Deferred from this module fires once
@@ -18,6 +18,7 @@ from BTrees.IOBTree import IOBTree
 from BTrees.OOBTree import OOBTree
 from persistent import Persistent
 from twisted.internet.defer import Deferred, succeed
+from twisted.logger import Logger
 
 from harper.mqtt.message import Delivery, Message
 from harper.mqtt.state import SessionState
@@ -27,6 +28,19 @@ _ROOT_KEY = "harper.mqtt"
 #: Runs a unit of work C{work(transaction)} in a transaction; fires after the commit.
 Transact = Callable[[Callable[[Any], Any]], Deferred]
 
+_log = Logger()
+
+
+def logged(d: Deferred, what: str) -> Deferred:
+    """
+    Log the failure of C{d} (a store write nobody waits for) as "C{what} failed".
+    """
+
+    def failed(failure: Any) -> None:
+        _log.failure("{what} failed", failure, what=what)
+
+    return d.addErrback(failed)
+
 
 class BrokerRoot(Persistent):
     """
@@ -34,11 +48,16 @@ class BrokerRoot(Persistent):
 
     :ivar retained: topic to the L{Message.to_record} of its retained message.
     :ivar sessions: client identifier to L{StoredSession}.
+    :ivar wills: client identifier to its pending will (L{harper.mqtt.wills.PendingWill}
+        record); C{None} until the first will is stored (roots stored before wills were).
     """
+
+    wills: Any = None
 
     def __init__(self) -> None:
         self.retained = OOBTree()
         self.sessions = OOBTree()
+        self.wills = OOBTree()
 
 
 class StoredSession(Persistent):
@@ -175,10 +194,43 @@ class BrokerStore:
 
         return self._transact(write)
 
+    def load_wills(self) -> dict[str, dict[str, Any]]:
+        """
+        The pending wills by client identifier (blocking: call at start-up).
+        """
+        return self._run_blocking(lambda txn: dict(_root(txn).wills or {}))
+
+    def save_will(self, client_id: str, record: dict[str, Any]) -> Deferred:
+        """
+        Store the pending will of C{client_id}.
+        """
+
+        def write(txn: Any) -> None:
+            root = _root(txn)
+            if root.wills is None:
+                root.wills = OOBTree()
+            root.wills[client_id] = record
+
+        return self._transact(write)
+
+    def claim_will(self, client_id: str) -> Deferred:
+        """
+        Forget the pending will of C{client_id}; fires with whether it was still stored. Of
+        the worker processes that restored the same will, the one whose claim commits first
+        publishes it (the others' transactions conflict, run again and find it gone).
+        """
+
+        def write(txn: Any) -> bool:
+            wills = _root(txn).wills
+            return wills is not None and wills.pop(client_id, None) is not None
+
+        return self._transact(write)
+
 
 class MemoryStore:
     """
-    A store that keeps nothing: retained messages and sessions last as long as the process.
+    A store that keeps nothing: retained messages, sessions and wills last as long as the
+    process.
     """
 
     def load(self, max_queued: int) -> tuple[list[Message], list[SessionState]]:
@@ -198,3 +250,12 @@ class MemoryStore:
 
     def delete_session(self, client_id: str) -> Deferred:
         return succeed(None)
+
+    def load_wills(self) -> dict[str, dict[str, Any]]:
+        return {}
+
+    def save_will(self, client_id: str, record: dict[str, Any]) -> Deferred:
+        return succeed(None)
+
+    def claim_will(self, client_id: str) -> Deferred:
+        return succeed(True)

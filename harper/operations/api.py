@@ -20,17 +20,24 @@ from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.logger import Logger
 from twisted.web.iweb import IRequest
 
+from harper.auth.sessions import credentials
 from harper.auth.throttle import TooManyFailures
 from harper.errors import HarperError, InvalidInput, MethodNotAllowed, NotFound, Unauthorized
 from harper.http.encoding import JSON, decode_body, encode_json
 from harper.http.errors import PayloadTooLarge, status_for
 from harper.operations import (
+    analytics_ops,
+    audit_ops,
+    cluster_ops,
+    component_ops,
     csv_ops,
     data_ops,
     jobs,
+    log_ops,
     schema_ops,
     search_ops,
     sql_ops,
+    structure_ops,
     system_ops,
     user_ops,
 )
@@ -45,7 +52,10 @@ def default_operations() -> OperationRegistry:
     """
     Every operation harper implements.
     """
-    modules = (schema_ops, data_ops, search_ops, sql_ops, csv_ops, jobs, user_ops, system_ops)
+    modules = (
+        schema_ops, structure_ops, data_ops, search_ops, sql_ops, csv_ops, jobs, user_ops, system_ops,
+        component_ops, audit_ops, cluster_ops, log_ops, analytics_ops,
+    )
     return OperationRegistry.combined(module.operations for module in modules)
 
 
@@ -102,11 +112,15 @@ class OperationsAPI:
             raise MethodNotAllowed("send operations with POST", allowed=("POST",))
         fields = Fields(self._body(request))
         operation = self._operations.get(fields.text("operation"))
-        authorization = request.getHeader("authorization")
-        call = OperationCall(fields, None, self._scope, authorization, _client_host(request))
+        authorization = credentials(request.getHeader("authorization"), request.getHeader("cookie"))
+        call = OperationCall(
+            fields, None, self._scope, authorization, _client_host(request), secure=request.isSecure()
+        )
         if not operation.public:
             call.user = await self._authenticated(authorization, call.client_address)
         result = await maybeDeferred(operation.function, call)
+        for name, value in call.response_headers.items():
+            request.setHeader(name, value)
         request.setHeader("Content-Type", JSON)
         return encode_json(result)
 

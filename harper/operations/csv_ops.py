@@ -21,12 +21,12 @@ import json
 import os
 from typing import Any, Callable, Optional
 
-from harper.auth.permissions import check
 from harper.database.transaction import Transaction
 from harper.errors import Forbidden, InvalidInput, NotFound
 from harper.operations.jobs import jobs_of
 from harper.operations.query import key_of
 from harper.operations.registry import OperationCall, OperationRegistry
+from harper.resources.calls import authorize
 from harper.resources.context import RequestContext
 from harper.resources.table import TableResource
 from harper.resources.target import RequestTarget
@@ -38,7 +38,8 @@ operations = OperationRegistry()
 IMPORT_FOLDER = "import"
 
 #: The permissions each C{action} needs.
-ACTIONS = {"insert": ("insert",), "update": ("update",), "upsert": ("insert", "update")}
+#: The resource methods each action may call.
+ACTIONS = {"insert": ("post",), "update": ("patch",), "upsert": ("post", "patch")}
 
 _INTEGERS = frozenset({"Int", "Long", "BigInt"})
 
@@ -134,10 +135,13 @@ def _write(resource: TableResource, record: dict, action: str, context: RequestC
         record = {**record, primary_key: key}
     exists = key is not None and resource.read(key, context) is not None
     if exists and action != "insert":
-        resource.patch(RequestTarget.record(key), record, context)
+        target = RequestTarget.record(key)
+        authorize("patch", resource, target, context, record)
+        resource.patch(target, record, context)
         return True
     if exists or action == "update":
         return False
+    authorize("post", resource, RequestTarget.collection(), context, record)
     resource.post(RequestTarget.collection(), record, context)
     return True
 
@@ -149,7 +153,7 @@ def _load(
     The transaction loading the CSV C{read_text()} gives: the fields of the finished job.
     """
     caller = call.scope.caller
-    context = RequestContext(user=call.user)
+    context = RequestContext(user=call.user, check_permission=True)
 
     def work(txn: Transaction) -> dict[str, Any]:
         context.transaction, context.tables = txn, caller.tables
@@ -179,8 +183,9 @@ async def _start(call: OperationCall, kind: str, read_text: Callable[[], str]) -
     action = call.fields.text("action", "insert")
     if action not in ACTIONS:
         raise InvalidInput(f"action: expected insert, update or upsert, got {action!r}")
-    for verb in ACTIONS[action]:
-        check(call.user, verb, resource.table.database, resource.table.name)
+    context = RequestContext(user=call.user, check_permission=True)
+    for method in ACTIONS[action]:
+        authorize(method, resource, RequestTarget.collection(), context)
     work = _load(call, resource, action, read_text)
     job_id = await jobs_of(call.scope).start(kind, call.user.username, work)
     return {"message": f"Starting job with id {job_id}", "job_id": job_id}

@@ -4,19 +4,20 @@ Writing records: C{insert}, C{update}, C{upsert}, C{delete}.
 
 Each request runs in one transaction through the table's Resource API (C{post}, C{patch},
 C{delete}), so records are validated and indexed exactly as over REST; a record that fails
-validation aborts the whole request. Keys are converted to the primary key's type first.
+validation aborts the whole request. Every record passes the Resource layer's permission check
+(L{harper.resources.calls.authorize}) before anything is written. Keys are converted to the primary key's type first.
 """
 
 from __future__ import annotations
 
 from typing import Any, Callable, Mapping
 
-from harper.auth.permissions import check
 from harper.database.transaction import Transaction
 from harper.errors import InvalidInput
 from harper.operations.fields import expect
 from harper.operations.query import key_of, requested_keys
 from harper.operations.registry import OperationCall, OperationRegistry
+from harper.resources.calls import authorize
 from harper.resources.context import RequestContext
 from harper.resources.table import TableResource
 from harper.resources.target import RequestTarget
@@ -49,18 +50,20 @@ def _records(
 
 
 async def _write(
-    call: OperationCall, verbs: tuple[str, ...], key_required: bool, write: RecordWrite
+    call: OperationCall, methods: tuple[str, ...], key_required: bool, write: RecordWrite
 ) -> tuple[list, list]:
     """
-    Apply C{write} to every record of the request in one transaction; return the keys
-    written and the keys skipped.
+    Apply C{write} to every record of the request in one transaction, once the user may call
+    each of the resource C{methods} with each record; return the keys written and the keys
+    skipped.
     """
     resource = call.scope.requested_table(call.fields)
-    for verb in verbs:
-        check(call.user, verb, resource.table.database, resource.table.name)
     records = _records(call, resource, key_required)
     caller = call.scope.caller
-    context = RequestContext(user=call.user)
+    context = RequestContext(user=call.user, check_permission=True)
+    for method in methods:
+        for key, record in records:
+            authorize(method, resource, RequestTarget.record(key), context, record)
 
     def work(txn: Transaction) -> tuple[list, list]:
         context.transaction, context.tables = txn, caller.tables
@@ -109,7 +112,7 @@ async def insert(call: OperationCall) -> dict[str, Any]:
     """
     Create records; a record whose key already exists is skipped; missing keys are generated.
     """
-    written, skipped = await _write(call, ("insert",), False, _insert)
+    written, skipped = await _write(call, ("post",), False, _insert)
     total = len(written) + len(skipped)
     return {
         "message": f"inserted {len(written)} of {total} records",
@@ -123,7 +126,7 @@ async def update(call: OperationCall) -> dict[str, Any]:
     """
     Merge each record into the stored record with its key; missing records are skipped.
     """
-    written, skipped = await _write(call, ("update",), True, _update)
+    written, skipped = await _write(call, ("patch",), True, _update)
     total = len(written) + len(skipped)
     return {
         "message": f"updated {len(written)} of {total} records",
@@ -137,7 +140,7 @@ async def upsert(call: OperationCall) -> dict[str, Any]:
     """
     Merge each record into the stored one with its key, or create it.
     """
-    written, _ = await _write(call, ("insert", "update"), False, _upsert)
+    written, _ = await _write(call, ("post", "patch"), False, _upsert)
     count = len(written)
     return {"message": f"upserted {count} of {count} records", "upserted_hashes": written}
 
@@ -148,10 +151,10 @@ async def delete(call: OperationCall) -> dict[str, Any]:
     Delete the records with the given C{ids}; ids without a record are skipped.
     """
     resource = call.scope.requested_table(call.fields)
-    check(call.user, "delete", resource.table.database, resource.table.name)
+    context = RequestContext(user=call.user, check_permission=True)
+    authorize("delete", resource, RequestTarget.collection(), context)
     keys = requested_keys(call.fields, resource)
     caller = call.scope.caller
-    context = RequestContext(user=call.user)
 
     def work(txn: Transaction) -> list[bool]:
         context.transaction, context.tables = txn, caller.tables

@@ -30,6 +30,8 @@ class OperationCall:
     :ivar scope: what operations act on.
     :ivar authorization: the request's C{Authorization} header, or C{None}.
     :ivar client_address: the IP address the request came from.
+    :ivar secure: whether the request came over TLS.
+    :ivar response_headers: headers the operation adds to its answer (C{Set-Cookie}).
     """
 
     fields: Fields
@@ -37,6 +39,8 @@ class OperationCall:
     scope: Any
     authorization: Optional[str] = None
     client_address: str = ""
+    secure: bool = False
+    response_headers: dict[str, str] = attr.field(factory=dict)
 
 
 @attr.frozen

@@ -15,6 +15,7 @@ from twisted.internet.defer import Deferred, gatherResults
 
 from harper.auth.permissions import allows, check
 from harper.auth.roles import VERBS
+from harper.components import catalog
 from harper.errors import Forbidden, NotFound
 from harper.operations.registry import OperationCall, OperationRegistry
 from harper.resources.context import RequestContext
@@ -36,7 +37,7 @@ def _shaped(described: Mapping[str, Any], resource: TableResource) -> dict[str, 
         "name": described["name"],
         "hash_attribute": primary_key,
         "audit": definition.audit,
-        "schema_defined": True,
+        "schema_defined": definition.source != catalog.SOURCE,
         "attributes": [
             {
                 "attribute": attribute["name"],
@@ -77,7 +78,20 @@ async def describe_all(call: OperationCall) -> dict[str, Any]:
     Every database the user can see, each as its tables' descriptions.
     """
     keys = sorted(key for key in call.scope.resources if _visible(call.user, *key))
-    return await _describe_tables(call, keys)
+    described = await _describe_tables(call, keys)
+    for database in _empty_databases(call):
+        described.setdefault(database, {})
+    return described
+
+
+def _empty_databases(call: OperationCall) -> list[str]:
+    """
+    The databases made by C{create_database} that hold no table yet, for a super user.
+    """
+    if call.scope.catalog is None or not call.user.super_user:
+        return []
+    tables = {database for database, _ in call.scope.resources}
+    return sorted(call.scope.catalog.databases - tables)
 
 
 @operations.register("describe_database", "describe_schema")
@@ -87,6 +101,8 @@ async def describe_database(call: OperationCall) -> dict[str, Any]:
     """
     database = call.fields.text("database")
     keys = sorted(key for key in call.scope.resources if key[0] == database)
+    if not keys and database in _empty_databases(call):
+        return {}
     if not keys:
         raise NotFound(f"database {database!r} does not exist")
     visible = [key for key in keys if _visible(call.user, *key)]

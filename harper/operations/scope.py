@@ -32,6 +32,13 @@ class OperationScope:
     :ivar config: the configuration.
     :ivar clock: the time source.
     :ivar started_at: when the daemon started, in C{clock} seconds.
+    :ivar catalog: the tables made by the operations API
+        (L{harper.components.catalog.Catalog}).
+    :ivar analytics: the request metrics (L{harper.analytics.recorder.Analytics}), or C{None}.
+    :ivar cluster: the node's L{harper.replication.cluster.ReplicationCluster}, or C{None}
+        when it does not replicate.
+    :ivar applications: the serving applications
+        (L{harper.components.lifecycle.Applications}), or C{None} where they cannot change.
     """
 
     caller: ResourceCaller
@@ -40,6 +47,10 @@ class OperationScope:
     config: Any
     clock: IReactorTime
     started_at: float
+    catalog: Any = None
+    analytics: Any = None
+    cluster: Any = None
+    applications: Any = None
 
     @classmethod
     def of_runtime(cls, runtime: Any, clock: IReactorTime) -> "OperationScope":
@@ -53,6 +64,8 @@ class OperationScope:
             runtime.config,
             clock,
             clock.seconds(),
+            runtime.catalog,
+            runtime.analytics,
         )
 
     def table(self, database: str, name: str) -> TableResource:

@@ -12,7 +12,6 @@ from typing import Any, Optional
 
 from twisted.internet.defer import Deferred
 
-from harper.auth.permissions import check
 from harper.database.conditions import Condition, Node, Query
 from harper.operations.query import (
     attribute_path,
@@ -35,9 +34,8 @@ def _search(call: OperationCall, conditions: Optional[Node], **paging: Any) -> D
     The records of the requested table matching C{conditions}, shaped by C{get_attributes}.
     """
     resource = call.scope.requested_table(call.fields)
-    check(call.user, "read", resource.table.database, resource.table.name)
     query = Query(conditions, selection(call.fields.names("get_attributes", ["*"])), **paging)
-    context = RequestContext(user=call.user)
+    context = RequestContext(user=call.user, check_permission=True)
     return call.scope.caller.call("search", resource, RequestTarget.collection(query), context)
 
 

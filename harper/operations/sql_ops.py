@@ -1,35 +1,53 @@
 # -*- test-case-name: tests.operations.test_sql -*-
 """
 The C{sql} operation: one SQL statement planned by L{harper.operations.sql.plan} and run
-by L{harper.operations.sql.execute} in one transaction, with the same table permissions as
-the other data operations (C{read} for C{SELECT}, C{insert}, C{update} or C{delete} for the
-writes).
+by L{harper.operations.sql.execute} in one transaction, with the same permission check as
+every resource call (L{harper.resources.calls.authorize}): a C{SELECT} is a C{search} of each
+table, an C{INSERT} a C{post} of each record, an C{UPDATE} a C{patch} with its changes, a
+C{DELETE} a C{delete}; selecting a column the user's role may not read is refused, and the
+attributes it may not read are left out of C{SELECT *} rows.
 """
 
 from __future__ import annotations
 
-from typing import Any, Collection
+from typing import Any, Collection, Iterator
 
 from twisted.internet.defer import Deferred
 
-from harper.auth.permissions import check
 from harper.operations.registry import OperationCall, OperationRegistry
 from harper.operations.scope import OperationScope
 from harper.operations.sql.execute import Statement
-from harper.operations.sql.model import InsertPlan, Plan, SelectPlan, UpdatePlan
+from harper.operations.sql.model import Aggregate, Column, InsertPlan, Plan, SelectPlan, UpdatePlan
 from harper.operations.sql.plan import plan
+from harper.resources.calls import authorize
 from harper.resources.context import RequestContext
 from harper.resources.target import RequestTarget
 
 operations = OperationRegistry()
 
 
-def _verb(planned: Plan) -> str:
+def _calls(planned: Plan) -> tuple[str, tuple[Any, ...]]:
+    """
+    The resource method a statement amounts to, and the data of each of its calls.
+    """
     if isinstance(planned, SelectPlan):
-        return "read"
+        return "search", (None,)
     if isinstance(planned, InsertPlan):
-        return "insert"
-    return "update" if isinstance(planned, UpdatePlan) else "delete"
+        return "post", planned.records
+    if isinstance(planned, UpdatePlan):
+        return "patch", (planned.changes,)
+    return "delete", (None,)
+
+
+def _selected(planned: SelectPlan) -> Iterator[Column]:
+    """
+    The columns a C{SELECT} answers with, alone or aggregated.
+    """
+    for output in planned.outputs:
+        value = output.value
+        column = value.column if isinstance(value, Aggregate) else value
+        if column is not None:
+            yield column
 
 
 def statement(scope: OperationScope, text: str, user: Any) -> Statement:
@@ -49,12 +67,17 @@ def statement(scope: OperationScope, text: str, user: Any) -> Statement:
 
     planned = plan(text, catalog)
     sources = planned.sources if isinstance(planned, SelectPlan) else (planned.source,)
-    verb = _verb(planned)
-    for source in sources:
-        check(user, verb, source.database, source.table)
-    return Statement(
-        planned, {source.alias: scope.table(source.database, source.table) for source in sources}
-    )
+    resources = {source.alias: scope.table(source.database, source.table) for source in sources}
+    method, written = _calls(planned)
+    context = RequestContext(user=user, check_permission=True)
+    for resource in resources.values():
+        for data in written:
+            authorize(method, resource, RequestTarget.collection(), context, data)
+    if isinstance(planned, SelectPlan):
+        for column in _selected(planned):
+            target = RequestTarget(is_collection=True, attribute=column.name)
+            authorize(method, resources[column.source], target, context)
+    return Statement(planned, resources)
 
 
 @operations.register("sql")
@@ -64,5 +87,5 @@ def sql(call: OperationCall) -> Deferred[Any]:
     records written for the others.
     """
     bound = statement(call.scope, call.fields.text("sql"), call.user)
-    context = RequestContext(user=call.user)
+    context = RequestContext(user=call.user, check_permission=True)
     return call.scope.caller.call("run", bound, RequestTarget(), context)

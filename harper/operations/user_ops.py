@@ -1,11 +1,11 @@
 # -*- test-case-name: tests.operations.test_user_ops -*-
 """
-Users, roles and tokens: C{add_user}, C{alter_user}, C{drop_user}, C{list_users},
+Users, roles, tokens and sessions: C{add_user}, C{alter_user}, C{drop_user}, C{list_users},
 C{user_info}, C{add_role}, C{alter_role}, C{drop_role}, C{list_roles},
-C{create_authentication_tokens}, C{refresh_operation_token}.
+C{create_authentication_tokens}, C{refresh_operation_token}, C{login}, C{logout}.
 
 Changing users and roles needs a super user; C{user_info} answers any user about themselves;
-the two token operations authenticate by themselves.
+the token and session operations authenticate by themselves.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from harper.auth.permissions import require_super_user
+from harper.auth.sessions import SESSION_SCHEME, session_cookie
 from harper.auth.tokens import OPERATION, REFRESH
 from harper.errors import InvalidInput
 from harper.operations.registry import OperationCall, OperationRegistry
@@ -160,3 +161,35 @@ async def refresh_operation_token(call: OperationCall) -> dict[str, str]:
     access = call.scope.access
     user = await access.authenticator.refresh(token, call.client_address)
     return {"operation_token": access.tokens.issue(user.username, OPERATION)}
+
+
+@operations.register("login", public=True)
+async def login(call: OperationCall) -> dict[str, str]:
+    """
+    Open a cookie session for C{username} and C{password}: the answer sets the session
+    cookie (C{HttpOnly}, C{SameSite=Strict}, C{Secure} over TLS) that authenticates the
+    client's later requests on every HTTP interface.
+    """
+    access = call.scope.access
+    if access.sessions is None:
+        raise InvalidInput("sessions are turned off (authentication.enableSessions)")
+    username, password = call.fields.text("username"), call.fields.text("password")
+    user = await access.authenticator.login(username, password, call.client_address)
+    secret = await access.sessions.open(user.username)
+    cookie = session_cookie(secret, access.sessions.lifetime, call.secure)
+    call.response_headers["Set-Cookie"] = cookie
+    return {"message": "Login successful"}
+
+
+@operations.register("logout", public=True)
+async def logout(call: OperationCall) -> dict[str, str]:
+    """
+    Close the session of the request's cookie, if it sends one (the cookie then no longer
+    authenticates anyone, wherever it is replayed from), and tell the client to drop it.
+    """
+    scheme, _, secret = (call.authorization or "").strip().partition(" ")
+    sessions = call.scope.access.sessions
+    if scheme == SESSION_SCHEME and sessions is not None:
+        await sessions.close(secret.strip())
+    call.response_headers["Set-Cookie"] = session_cookie("", 0, call.secure)
+    return {"message": "Logout successful"}

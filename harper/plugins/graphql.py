@@ -6,8 +6,9 @@ operationName}}) over the application's exported tables, executed with graphql-c
 A request is authenticated like REST, parsed and validated on the reactor thread, then
 executed in one transaction through the runtime's L{ResourceCaller}: each table field becomes
 a L{Query} (its selection becomes the query's L{Select}, so relationships are resolved by the
-same projector as REST) run by L{TableResource.search}, after the same C{read} permission
-check as REST, for the table and every related table the selection reaches.
+same projector as REST) run by L{TableResource.search} through the caller's permission check
+(the one every transport uses), and each related table the selection reaches needs C{read}
+too.
 """
 
 from __future__ import annotations
@@ -158,10 +159,9 @@ class GraphQLResource(StartedResource):
     def _resolve(self, resource: Any, root: Any, info: Any, **arguments: Any) -> list:
         context: RequestContext = info.context
         check = _read_check(context)
-        table = resource.table
-        check(table)
-        select = selection(info.field_nodes, info.fragments, table, resource.related, check)
-        return resource.search(RequestTarget.collection(query_for(arguments, select)), context)
+        select = selection(info.field_nodes, info.fragments, resource.table, resource.related, check)
+        target = RequestTarget.collection(query_for(arguments, select))
+        return self.runtime.caller.invoke("search", resource, target, context)
 
     def serve(self, request: IRequest) -> Any:
         try:
@@ -219,7 +219,7 @@ class GraphQLResource(StartedResource):
         return document
 
     def _execute(self, user: Any, execution: _Execution, request: IRequest) -> Any:
-        context = RequestContext(user=user)
+        context = RequestContext(user=user, check_permission=True)
         return self.runtime.caller.call("run", execution, RequestTarget(), context)
 
     def _answer(self, result: ExecutionResult, request: IRequest) -> None:

@@ -13,6 +13,7 @@ from twisted.internet.defer import Deferred
 from twisted.web import resource, server
 from twisted.web.iweb import IRequest
 
+from harper.auth.sessions import credentials
 from harper.errors import HarperError
 from harper.http.errors import status_for
 
@@ -23,7 +24,7 @@ def authenticate(runtime: Any, request: IRequest) -> Deferred:
     authenticator; fails with L{harper.errors.Unauthorized} for bad credentials.
     """
     address = request.getClientAddress()
-    header = request.getHeader("authorization")
+    header = credentials(request.getHeader("authorization"), request.getHeader("cookie"))
     return runtime.access.authenticator.authenticate(header, getattr(address, "host", ""))
 
 

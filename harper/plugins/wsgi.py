@@ -64,29 +64,30 @@ class WSGIMount(StartedResource):
         self._threads = threads
         self._name = name
         self._pool: Optional[ThreadPool] = None
-        self._trigger: Any = None
         self._resource: Optional[WSGIResource] = None
 
     def start(self, runtime: Any) -> None:
         """
-        Start the thread pool (stopped with the reactor, or by L{stop}) and serve.
+        Start the thread pool (stopped by L{stop}, when the application stops) and serve.
         """
         name = f"harper-wsgi-{self._name}"
         self._pool = ThreadPool(minthreads=0, maxthreads=self._threads, name=name)
         self._pool.start()
-        self._trigger = runtime.reactor.addSystemEventTrigger("during", "shutdown", self.stop)
         self._resource = WSGIResource(runtime.reactor, self._pool, self._with_harper(runtime))
         super().start(runtime)
 
     def stop(self) -> None:
         """
-        Stop serving and stop the thread pool.
+        Stop serving and stop the thread pool once the requests it serves have finished.
+
+        The pool is stopped from the reactor's thread pool: joining its threads on the reactor
+        thread would wait forever for a request that is writing its response through the
+        reactor.
         """
         if self._pool is None:
             return
-        self.runtime.reactor.removeSystemEventTrigger(self._trigger)
-        self._pool.stop()
-        self._pool = None
+        pool, self._pool = self._pool, None
+        self.runtime.reactor.callInThread(pool.stop)
         self.runtime = None
 
     def _with_harper(self, runtime: Any) -> Callable:
@@ -143,3 +144,4 @@ class WSGIPlugin(OptionsPlugin):
         mount = WSGIMount(wsgi_app, settings.get("threads", 10), application.name)
         application.add_http_resource(settings.get("urlPath", "web"), mount)
         application.on_start(mount.start)
+        application.on_stop(mount.stop)

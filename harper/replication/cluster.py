@@ -5,9 +5,11 @@ L{harper.replication.peer.PeerLink} per route, and the upkeep of the log (confir
 recorded, old entries pruned, tombstones every peer confirmed purged).
 
 Routes can be added, changed and removed while the node runs (L{ReplicationCluster.add_node},
-L{ReplicationCluster.update_node}, L{ReplicationCluster.remove_node});
+L{ReplicationCluster.update_node}, L{ReplicationCluster.remove_node}); those changes are stored
+in the node's database and applied again on the next start (L{harper.replication.nodes}).
 L{ReplicationCluster.cluster_status} reports every peer. A peer that subscribes without a route
-here is replicated back from the URL it announces.
+here is replicated back from the URL it announces. A write can wait for peers to confirm it
+(L{ReplicationCluster.confirmation}, C{X-Replicate-To}).
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ from twisted.logger import Logger
 
 from harper.database.transaction import Transaction
 from harper.errors import ConfigError, InvalidInput, NotFound
+from harper.replication.confirm import ConfirmationWait, ReplicateTo, parse_replicate_to
 from harper.replication.log import replication_state
+from harper.replication.nodes import routes_at_start, save_removal, save_route, saved_changes
 from harper.replication.peer import PeerLink, basic_authorization, client_tls
 from harper.replication.replica import Replica
 from harper.replication.server import PeerCheck, ReplicationServerFactory, listen_endpoint
@@ -74,6 +78,10 @@ class ReplicationCluster(service.MultiService):
         self._removed: set[str] = set()
         self._publications: set[Publication] = set()
         self._confirmed: dict[str, int] = {}
+        self._confirmed_at: dict[str, tuple[int, float]] = {}
+        self._waits: list[ConfirmationWait] = []
+        self._saving: Deferred = succeed(None)
+        self._start_routes: list[Route] = []
         self._wake_call: Any = None
         self._stop_watching: Optional[Callable[[], None]] = None
         self._upkeep = LoopingCall(self.upkeep)
@@ -84,9 +92,11 @@ class ReplicationCluster(service.MultiService):
 
     def startService(self) -> None:
         self.replica.start_recording()
-        self._confirmed = self.replica.read(
-            lambda txn: dict(replication_state(txn).confirmed.items())
+        self._confirmed, changes = self.replica.read(
+            lambda txn: (dict(replication_state(txn).confirmed.items()), saved_changes(txn))
         )
+        self._start_routes, removed = routes_at_start(self.settings.routes, changes)
+        self._removed.update(removed)
         self._stop_watching = self.replica.runner.feed.listen(lambda event: self.wake())
         super().startService()
         self._upkeep.start(self._upkeep_interval, now=False)
@@ -100,6 +110,8 @@ class ReplicationCluster(service.MultiService):
             self._stop_watching = None
         if self._wake_call is not None and self._wake_call.active():
             self._wake_call.cancel()
+        for wait in tuple(self._waits):
+            wait.done.cancel()
         self.replica.stop_recording()
         for publication in self._publications:
             publication.stop()
@@ -114,7 +126,8 @@ class ReplicationCluster(service.MultiService):
         if settings.port is None:
             return succeed(None)
         endpoint = listen_endpoint(
-            self._reactor, settings.host, settings.port, settings.certificate, settings.private_key
+            self._reactor, settings.host, settings.port, settings.certificate, settings.private_key,
+            settings.certificate_authority,
         )
         return endpoint.listen(self._factory).addCallback(self._listening)
 
@@ -125,21 +138,24 @@ class ReplicationCluster(service.MultiService):
         return port
 
     def _link_routes(self, port: Any) -> Any:
-        for route in self.settings.routes:
-            self.add_node(route)
+        for route in self._start_routes:
+            self._link(route)
         return port
 
     @property
     def url(self) -> Optional[str]:
         """
-        Where peers reach this node: the configured URL, else that of a loopback listener.
+        Where peers reach this node: the configured URL, else the listener's port at the
+        interface it binds (when it binds one) or at this node's name (C{replication.hostname},
+        a host name), or C{None} without a listener.
         """
         if self.settings.url is not None:
             return self.settings.url
-        if self.port is None or self.settings.host not in ("127.0.0.1", "localhost"):
+        if self.port is None:
             return None
+        host = self.settings.host if self.settings.host not in ("", "0.0.0.0") else self.node
         scheme = "wss" if self.settings.certificate and self.settings.private_key else "ws"
-        return f"{scheme}://{self.settings.host}:{self.port.getHost().port}"
+        return f"{scheme}://{host}:{self.port.getHost().port}"
 
     # -- routes ----------------------------------------------------------------------------
 
@@ -149,7 +165,8 @@ class ReplicationCluster(service.MultiService):
     ) -> Route:
         """
         Replicate with the node at C{route} (a URL, a route mapping as in the configuration,
-        or a L{Route}); return its route. A URL already routed is replaced.
+        or a L{Route}); return its route. A URL already routed is replaced. The route is
+        stored (L{saving} fires once it is) and linked again after a restart.
 
         :raises InvalidInput: when C{route} is not a WebSocket URL.
         """
@@ -164,6 +181,11 @@ class ReplicationCluster(service.MultiService):
                 sends and parsed.sends,
                 receives and parsed.receives,
             )
+        self._link(route)
+        self._save(lambda txn: save_route(txn, route))
+        return route
+
+    def _link(self, route: Route) -> None:
         self._removed.difference_update({route.url, route.name})
         if route.url in self._routes:
             self._drop_link(route.url)
@@ -179,7 +201,6 @@ class ReplicationCluster(service.MultiService):
             )
             self._links[route.url] = link
             link.setServiceParent(self)
-        return route
 
     def update_node(self, url: str, **changes: Any) -> Route:
         """
@@ -196,26 +217,29 @@ class ReplicationCluster(service.MultiService):
         route = self._routes.get(url)
         if route is None:
             raise NotFound(f"no replication route to {url!r}")
-        fields = {"name": route.name, "sends": route.sends, "receives": route.receives, **changes}
+        link = self._links.get(url)
+        name = route.name or (link.peer if link is not None else None)
+        fields = {"name": name, "sends": route.sends, "receives": route.receives, **changes}
         return self.add_node(
             Route(url, fields["name"], bool(fields["sends"]), bool(fields["receives"]))
         )
 
     def remove_node(self, node: str) -> Deferred:
         """
-        Stop replicating with C{node} (a route URL or a peer's name): close the link, end its
-        subscription, refuse it from now on (until added again) and forget what it confirmed;
-        the Deferred fires once the link is closed.
+        Stop replicating with C{node} (see L{route_to}): close the link, end its
+        subscription, refuse it from now on (until added again, also after a restart) and
+        forget what it confirmed; the Deferred fires once the link is closed.
 
         :raises NotFound: when no route matches.
         """
-        url = self._route_url(node)
-        route = self._routes[url]
+        route = self.route_to(node)
+        url = route.url
         link = self._links.get(url)
         name = (link.peer if link is not None else None) or route.name
         closed = self._drop_link(url)
         del self._routes[url]
         self._removed.update({url, name} - {None})
+        self._save(lambda txn: save_removal(txn, url, name))
         if name is not None:
             self._confirmed.pop(name, None)
             for publication in tuple(self._publications):
@@ -225,6 +249,27 @@ class ReplicationCluster(service.MultiService):
             self.replica.write(lambda txn: self.replica.log.forget_peer(txn, name)).addErrback(
                 self._log.failure, "forgetting {peer} failed", peer=name)
         return closed
+
+    def saving(self) -> Deferred:
+        """
+        A Deferred that fires once every route change made so far is stored.
+        """
+        stored: Deferred = Deferred()
+        self._saving.addBoth(lambda result: (stored.callback(None), result)[1])
+        return stored
+
+    def _save(self, work: Callable[[Transaction], None]) -> None:
+        def store(_: Any) -> Deferred:
+            return self.replica.write(work).addErrback(
+                self._log.failure, "storing a replication route change failed")
+
+        self._saving = self._saving.addCallback(store)
+
+    def routes(self) -> list[Route]:
+        """
+        The routes this node replicates with, in the order they were added.
+        """
+        return list(self._routes.values())
 
     def links(self) -> list[PeerLink]:
         """
@@ -238,13 +283,18 @@ class ReplicationCluster(service.MultiService):
             return succeed(None)
         return link.disownServiceParent() or succeed(None)
 
-    def _route_url(self, node: str) -> str:
+    def route_to(self, node: str) -> Route:
+        """
+        The route to C{node}: a route URL, a peer's name or the host of a route.
+
+        :raises NotFound: when no route matches.
+        """
         if node in self._routes:
-            return node
+            return self._routes[node]
         for url, route in self._routes.items():
             link = self._links.get(url)
-            if route.name == node or (link is not None and link.peer == node):
-                return url
+            if node in (route.name, route.host) or (link is not None and link.peer == node):
+                return route
         raise NotFound(f"no replication route to {node!r}")
 
     # -- serving subscribers ----------------------------------------------------------------
@@ -267,7 +317,7 @@ class ReplicationCluster(service.MultiService):
         if route is None and request.url is not None:
             self._log.info("{peer} subscribed; replicating back from {url}", peer=request.node,
                            url=request.url)
-            self.add_node(Route(request.url, request.node))
+            self._link(Route(request.url, request.node))
         return publication
 
     def unsubscribe(self, publication: Publication) -> None:
@@ -277,6 +327,19 @@ class ReplicationCluster(service.MultiService):
         publication.stop()
         self._publications.discard(publication)
         self._record_confirmed(publication)
+
+    def progressed(self, publication: Publication) -> None:
+        """
+        C{publication}'s subscriber sent a message (perhaps a confirmation): writes waiting
+        for confirmations may be done.
+        """
+        name = publication.subscriber
+        if publication.confirmed > self._confirmed_at.get(name, (0, 0.0))[0]:
+            self._confirmed_at[name] = (publication.confirmed, self._reactor.seconds())
+        if self._waits:
+            confirmations = self._confirmations()
+            for wait in tuple(self._waits):
+                wait.update(confirmations)
 
     def wake(self) -> None:
         """
@@ -289,6 +352,57 @@ class ReplicationCluster(service.MultiService):
     def _pump_all(self) -> None:
         for publication in tuple(self._publications):
             publication.pump()
+
+    # -- waiting for confirmations ---------------------------------------------------------
+
+    def confirmation(self, header: str) -> Callable[[], Deferred]:
+        """
+        Check an C{X-Replicate-To} header value before a write; return the function to call
+        after the write's commit, whose Deferred fires with the names of the peers that
+        confirmed it or fails with L{harper.errors.ReplicationTimeout}.
+
+        :raises InvalidInput: for a malformed value or a node that is not a peer.
+        """
+        wanted = parse_replicate_to(header)
+        peers = self._peer_names()
+        for name in wanted.nodes or ():
+            if name not in peers:
+                known = ", ".join(sorted(peers)) or "none"
+                raise InvalidInput(
+                    f"X-Replicate-To: {name!r} is not a peer of {self.node} (peers: {known})"
+                )
+        return lambda: self.wait_for(wanted)
+
+    def wait_for(self, wanted: ReplicateTo, timeout: Optional[float] = None) -> Deferred:
+        """
+        Wait until the peers C{wanted} confirmed everything this node logged so far (at
+        most C{timeout} seconds, by default the settings' C{confirmation_timeout}).
+        """
+        position = self.replica.read(self.replica.log.head)
+        wait = ConfirmationWait(
+            wanted, position, self._peer_names(),
+            self.settings.confirmation_timeout if timeout is None else timeout,
+            self._reactor, self.node,
+        )
+        wait.update(self._confirmations())
+        if not wait.finished:
+            self._waits.append(wait)
+            wait.done.addBoth(lambda result: (self._waits.remove(wait), result)[1])
+        return wait.done
+
+    def _confirmations(self) -> dict[str, int]:
+        confirmations = dict(self._confirmed)
+        for publication in self._publications:
+            name = publication.subscriber
+            confirmations[name] = max(confirmations.get(name, 0), publication.confirmed)
+        return confirmations
+
+    def _peer_names(self) -> set[str]:
+        names = {p.subscriber for p in self._publications}
+        for url, route in self._routes.items():
+            link = self._links.get(url)
+            names.add((link.peer if link is not None else None) or route.name)
+        return names - {None}
 
     def _route_of(self, name: str, url: Optional[str]) -> Optional[Route]:
         for route_url, route in self._routes.items():
@@ -344,21 +458,24 @@ class ReplicationCluster(service.MultiService):
         """
         This node's name, URL and log head, and one connection per peer: the outbound link
         (C{connected}, C{state}, C{position} in the peer's log, C{peerHead}, C{lag} in
-        entries, C{latency} in ms, C{baseCopies}) and what the peer confirmed of this node's
-        log (C{subscribed}, C{confirmed}, C{behind}).
+        entries, C{latency} in ms, C{baseCopies}, C{replicates}) and what the peer confirmed
+        of this node's log (C{subscribed}, C{confirmed}, C{behind}, C{lastCommitConfirmed} in
+        epoch ms).
         """
         head = self.replica.read(self.replica.log.head)
         for publication in self._publications:
             self._record_confirmed(publication)
         subscribed = {p.subscriber for p in self._publications}
         connections = [
-            {**link.status(), **self._served(link.peer, head, subscribed)}
+            {**link.status(), **self._served(link.peer, head, subscribed),
+             "replicates": {"sends": link.route.sends, "receives": link.route.receives}}
             for link in self._links.values()
         ]
         linked = {link.peer for link in self._links.values()}
         for name in sorted(subscribed - linked):
             connections.append({"url": None, "name": name, "connected": False, "state": None,
-                                **self._served(name, head, subscribed)})
+                                **self._served(name, head, subscribed),
+                                "replicates": {"sends": True, "receives": False}})
         return {
             "nodeName": self.node,
             "url": self.url,
@@ -369,14 +486,19 @@ class ReplicationCluster(service.MultiService):
 
     def _served(self, name: Optional[str], head: int, subscribed: set) -> dict[str, Any]:
         confirmed = self._confirmed.get(name, 0) if name is not None else 0
+        confirmed_at = self._confirmed_at.get(name)
         return {
             "subscribed": name in subscribed,
             "confirmed": confirmed,
             "behind": max(0, head - confirmed),
+            "lastCommitConfirmed": None if confirmed_at is None else confirmed_at[1] * 1000.0,
         }
 
     def _client_tls(self, route: Route) -> Any:
-        return client_tls(route, self.settings.certificate_authority) if route.secure else None
+        if not route.secure:
+            return None
+        settings = self.settings
+        return client_tls(route, settings.certificate_authority, settings.certificate, settings.private_key)
 
     def _authorization(self) -> Optional[str]:
         if self.settings.username is None:

@@ -17,12 +17,11 @@ from typing import Any, Callable, Optional
 from autobahn.twisted.websocket import WebSocketClientFactory, WebSocketClientProtocol
 from twisted.application import service
 from twisted.application.internet import ClientService, backoffPolicy
-from twisted.internet import ssl
 from twisted.internet.defer import Deferred, DeferredLock
 from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
 from twisted.logger import Logger
-from twisted.python.filepath import FilePath
 
+from harper.auth.certificates import client_options, peer_common_name
 from harper.replication.entries import CopiedRecord
 from harper.replication.replica import Replica
 from harper.replication.settings import Route
@@ -45,15 +44,17 @@ def _newest_stamp(record: CopiedRecord) -> float:
     return max(version[0] for version in (record.base, *record.stamps.values()))
 
 
-def client_tls(route: Route, certificate_authority: Optional[str] = None) -> Any:
+def client_tls(route: Route, certificate_authority: Optional[str] = None,
+               certificate: Optional[str] = None, private_key: Optional[str] = None) -> Any:
     """
     TLS options for a C{wss://} C{route}: its certificate must name its host and be signed by
-    C{certificate_authority} (a PEM file), or by an authority the platform trusts.
+    C{certificate_authority} (a PEM file), or by an authority the platform trusts. This node
+    presents C{certificate} (with C{private_key}) when given: a peer with a certificate
+    authority takes this node's name from it.
+
+    :raises harper.auth.certificates.BadCertificate: when a file cannot be used.
     """
-    trust = None
-    if certificate_authority:
-        trust = ssl.Certificate.loadPEM(FilePath(certificate_authority).getContent())
-    return ssl.optionsForClientTLS(route.host, trustRoot=trust)
+    return client_options(route.host, certificate_authority, certificate, private_key)
 
 
 def basic_authorization(username: str, password: str) -> str:
@@ -109,6 +110,8 @@ class PeerLink(service.Service):
     :ivar refusal: why the peer last refused to serve this node, or C{None}.
     :ivar latency: milliseconds between the last applied entry's commit on its origin and
         its commit here, or C{None}.
+    :ivar last_received: the origin's timestamp of the last applied entry and when it was
+        applied here (epoch ms), or C{None}.
     """
 
     _log = Logger()
@@ -134,6 +137,7 @@ class PeerLink(service.Service):
         self.copies = 0
         self.refusal: Optional[str] = None
         self.latency: Optional[float] = None
+        self.last_received: Optional[tuple[float, float]] = None
         self._reactor = reactor
         self._node_url = node_url
         self._on_applied = on_applied
@@ -189,6 +193,8 @@ class PeerLink(service.Service):
             "peerHead": self.peer_head,
             "lag": max(0, self.peer_head - self.position),
             "latency": self.latency,
+            "lastReceivedRemoteTime": self.last_received[0] if self.last_received else None,
+            "lastReceivedLocalTime": self.last_received[1] if self.last_received else None,
             "baseCopies": self.copies,
             "refusal": self.refusal,
         }
@@ -197,9 +203,16 @@ class PeerLink(service.Service):
 
     def handshake(self, protocol: _LinkProtocol, headers: dict) -> None:
         """
-        The peer accepted the WebSocket; learn its name.
+        The peer accepted the WebSocket; learn its name: over TLS, the common name of its
+        verified certificate, else what it says.
         """
         name = headers.get(NODE_HEADER)
+        certified = peer_common_name(protocol.transport)
+        if certified is not None and "*" not in certified:
+            if name != certified:
+                self._log.warn("{url} says it is {name}; its certificate names {certified}",
+                               url=self.route.url, name=name, certified=certified)
+            name = certified
         if isinstance(name, str) and name:
             self.peer = name
 
@@ -317,7 +330,9 @@ class PeerLink(service.Service):
         self.state = "streaming"
         self.refusal = None
         if newest is not None:
-            self.latency = max(0.0, self._reactor.seconds() * 1000.0 - newest)
+            now = self._reactor.seconds() * 1000.0
+            self.latency = max(0.0, now - newest)
+            self.last_received = (newest, now)
         protocol.send(Ack(through))
 
     def _subscribe(self, protocol: _LinkProtocol) -> None:

@@ -1,8 +1,9 @@
 # -*- test-case-name: tests.replication.test_server -*-
 """
-The replication listener: peers open a WebSocket, authenticate in the handshake (HTTP Basic
-with the cluster user, or, without one, by connecting from this machine), subscribe, and are
-served by a L{harper.replication.stream.Publication}.
+The replication listener: peers open a WebSocket, authenticate in the handshake (with a TLS
+certificate signed by C{tls.certificateAuthority}, whose common name is their node name; else
+HTTP Basic with the cluster user, or, without one, by connecting from this machine),
+subscribe, and are served by a L{harper.replication.stream.Publication}.
 """
 
 from __future__ import annotations
@@ -15,12 +16,11 @@ from typing import Any, Optional, Protocol
 
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
 from autobahn.websocket.types import ConnectionDeny
-from twisted.internet import ssl
 from twisted.internet.defer import Deferred, gatherResults
 from twisted.internet.endpoints import SSL4ServerEndpoint, TCP4ServerEndpoint
 from twisted.logger import Logger
-from twisted.python.filepath import FilePath
 
+from harper.auth.certificates import peer_common_name, server_options
 from harper.replication.stream import Publication
 from harper.replication.wire import (
     NODE_HEADER,
@@ -71,6 +71,16 @@ def _is_loopback(address: str) -> bool:
         return False
 
 
+def _impostor(certified: Optional[str], claimed: Optional[str]) -> Optional[str]:
+    """
+    Why a peer whose certificate names node C{certified} may not act as node C{claimed}, or
+    C{None} when it may.
+    """
+    if certified is None or claimed is None or claimed == certified:
+        return None
+    return f"the peer's certificate names node {certified!r}, not {claimed!r}"
+
+
 class Hub(Protocol):
     """
     What the listener needs from the cluster.
@@ -85,6 +95,9 @@ class Hub(Protocol):
     def unsubscribe(self, publication: Publication) -> None:
         ...
 
+    def progressed(self, publication: Publication) -> None:
+        ...
+
 
 class _ServeProtocol(WebSocketServerProtocol):
     """
@@ -93,11 +106,17 @@ class _ServeProtocol(WebSocketServerProtocol):
 
     _log = Logger()
     publication: Optional[Publication] = None
+    #: The node name in the peer's verified TLS certificate, or C{None} without one.
+    certified: Optional[str] = None
 
     def onConnect(self, request: Any) -> tuple[None, dict[str, str]]:
         hub: Hub = self.factory.hub
         address = getattr(self.transport.getPeer(), "host", "")
-        refusal = hub.check.refusal(request.headers, address)
+        self.certified = peer_common_name(self.transport)
+        if self.certified is None:
+            refusal = hub.check.refusal(request.headers, address)
+        else:
+            refusal = _impostor(self.certified, request.headers.get(NODE_HEADER))
         if refusal is not None:
             self._log.warn("refused replication peer at {address}: {refusal}", address=address,
                            refusal=refusal)
@@ -115,10 +134,15 @@ class _ServeProtocol(WebSocketServerProtocol):
             self._subscribe(message)
         else:
             self.publication.received(message)
+            self.factory.hub.progressed(self.publication)
 
     def _subscribe(self, message: Message) -> None:
         if not isinstance(message, Subscribe):
             self._refuse(f"the first message must subscribe, not {type(message).__name__}")
+            return
+        refusal = _impostor(self.certified, message.node)
+        if refusal is not None:
+            self._refuse(refusal)
             return
         result = self.factory.hub.subscribe(message, self._send, self._refuse)
         if isinstance(result, str):
@@ -177,13 +201,19 @@ class ReplicationServerFactory(WebSocketServerFactory):
 
 
 def listen_endpoint(reactor: Any, host: str, port: int, certificate: Optional[str] = None,
-                    private_key: Optional[str] = None) -> Any:
+                    private_key: Optional[str] = None,
+                    certificate_authority: Optional[str] = None) -> Any:
     """
     The endpoint of the replication listener: TLS with C{certificate} and C{private_key}
-    (PEM files) when both are given, plain TCP otherwise.
+    (PEM files) when both are given, plain TCP otherwise. With C{certificate_authority} too,
+    every peer must present a certificate it signed, and is the node that certificate's
+    common name names.
+
+    :raises harper.auth.certificates.BadCertificate: when a file cannot be used.
     """
     if not (certificate and private_key):
         return TCP4ServerEndpoint(reactor, port, interface=host)
-    pem = FilePath(certificate).getContent() + b"\n" + FilePath(private_key).getContent()
-    options = ssl.PrivateCertificate.loadPEM(pem).options()
+    options = server_options(
+        certificate, private_key, certificate_authority, require_certificate=True
+    )
     return SSL4ServerEndpoint(reactor, port, options, interface=host)

@@ -3,8 +3,9 @@
 The replication settings of a node, read from the C{replication} section of the root
 configuration, and the peers it connects to (routes).
 
-A route is a URL (C{ws://host:port}, C{wss://host:port} for TLS) or a mapping with
-C{hostname} and C{port} (and optionally C{url}, C{name}, C{secure} and C{replicates:
+A route is a URL (C{ws://host:port}, C{wss://host:port} for TLS), a host name (C{server-two}
+or C{server-two:9933}: TLS, port L{DEFAULT_PORT} unless given) or a mapping with C{hostname}
+(or C{host}) and C{port} (and optionally C{url}, C{name}, C{secure} and C{replicates:
 {sends, receives}}).
 """
 
@@ -15,7 +16,11 @@ from urllib.parse import urlsplit
 
 import attr
 
+from harper.auth.certificates import BadCertificate, load_certificates, load_private_certificate
 from harper.errors import ConfigError
+
+#: The port of a route that names a host only (Harper's C{replication.securePort}).
+DEFAULT_PORT = 9933
 
 #: Seconds a log entry is kept when the configuration does not say.
 DEFAULT_RETENTION = 3 * 24 * 3600.0
@@ -67,10 +72,10 @@ def parse_route(entry: Union[str, Mapping[str, Any]]) -> Route:
     :raises ConfigError: when the entry does not name a WebSocket URL.
     """
     if isinstance(entry, str):
-        return Route(_checked_url(entry))
+        return Route(_checked_url(entry if "://" in entry else _host_url(entry)))
     url = entry.get("url")
     if url is None:
-        hostname, port = entry.get("hostname"), entry.get("port")
+        hostname, port = entry.get("hostname", entry.get("host")), entry.get("port")
         if not hostname or not port:
             raise ConfigError(
                 [f"replication.routes: {dict(entry)!r} needs a url, or a hostname and a port"]
@@ -84,6 +89,10 @@ def parse_route(entry: Union[str, Mapping[str, Any]]) -> Route:
         bool(replicates.get("sends", True)),
         bool(replicates.get("receives", True)),
     )
+
+
+def _host_url(host: str) -> str:
+    return f"wss://{host}" if ":" in host else f"wss://{host}:{DEFAULT_PORT}"
 
 
 def _checked_url(url: str) -> str:
@@ -113,6 +122,8 @@ class ClusterSettings:
         only peers on this machine are accepted.
     :ivar password: the cluster user's secret.
     :ivar retention: seconds log entries are kept.
+    :ivar confirmation_timeout: seconds a write waits for the peer confirmations it asks for
+        (C{X-Replicate-To}).
     :ivar certificate: PEM certificate of the TLS listener (with C{private_key}), or C{None}.
     :ivar private_key: PEM private key of C{certificate}.
     :ivar certificate_authority: PEM certificates trusted for C{wss://} peers, or C{None} for
@@ -128,6 +139,7 @@ class ClusterSettings:
     username: Optional[str] = None
     password: Optional[str] = None
     retention: float = DEFAULT_RETENTION
+    confirmation_timeout: float = 10.0
     certificate: Optional[str] = None
     private_key: Optional[str] = None
     certificate_authority: Optional[str] = None
@@ -145,12 +157,20 @@ def settings_from_config(config: Any) -> Optional[ClusterSettings]:
     The replication settings of a root configuration, or C{None} when C{replication.hostname}
     is not set (replication off).
 
-    :raises ConfigError: for routes that are not WebSocket URLs.
+    :raises ConfigError: for routes that are not WebSocket URLs, and C{tls} files that
+        cannot be used.
     """
     replication = config.replication
     if not replication.hostname:
         return None
     tls = config.tls
+    try:
+        if tls.certificate and tls.private_key:
+            load_private_certificate(tls.certificate, tls.private_key)
+        if tls.certificate_authority:
+            load_certificates(tls.certificate_authority)
+    except BadCertificate as error:
+        raise ConfigError([f"tls: {error}"]) from None
     return ClusterSettings(
         node=replication.hostname,
         url=replication.url,

@@ -3,7 +3,8 @@
 The base class of custom Python resources.
 
 Subclass L{Resource} and override the methods the resource supports; the others answer
-L{harper.errors.MethodNotAllowed}. Methods run inside the caller's transaction
+L{harper.errors.MethodNotAllowed}. Before a transport's call, the caller asks the matching
+C{allow_*} method (L{harper.resources.calls.authorize}): override them to restrict who may call. Methods run inside the caller's transaction
 (C{context.transaction}); use C{self.tables} (or C{context.tables}) to reach tables, passing
 C{context} so the work shares that transaction.
 """
@@ -67,6 +68,38 @@ class Resource:
         Whether this resource's class implements C{name} itself.
         """
         return getattr(type(self), name) is not getattr(Resource, name)
+
+    # -- permissions: every caller may, unless a subclass says otherwise ------------------
+
+    def allow_read(self, user: Any, target: RequestTarget, context: RequestContext) -> bool:
+        """
+        Whether C{user} (C{None}: nobody logged in) may C{get}, C{search}, C{subscribe}
+        to or C{connect} to C{target}; a refusal is L{harper.errors.Unauthorized} without a
+        user, L{harper.errors.Forbidden} with one (or raise either with a message).
+        """
+        return True
+
+    def allow_create(
+        self, user: Any, target: RequestTarget, data: Any, context: RequestContext
+    ) -> bool:
+        """
+        Whether C{user} may C{post} or C{publish} C{data} to C{target}.
+        """
+        return True
+
+    def allow_update(
+        self, user: Any, target: RequestTarget, data: Any, context: RequestContext
+    ) -> bool:
+        """
+        Whether C{user} may C{put} or C{patch} C{target} with C{data}.
+        """
+        return True
+
+    def allow_delete(self, user: Any, target: RequestTarget, context: RequestContext) -> bool:
+        """
+        Whether C{user} may C{delete} C{target}.
+        """
+        return True
 
     def get(self, target: RequestTarget, context: RequestContext) -> Any:
         """

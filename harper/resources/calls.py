@@ -1,7 +1,8 @@
 # -*- test-case-name: tests.resources.test_calls -*-
 """
-Calling resources: each call from a transport runs in one transaction, and code reaches
-tables through the L{Tables} namespace (C{tables.Dog.get(1, context)}).
+Calling resources: each call from a transport runs in one transaction after the one
+permission check (L{authorize}), and code reaches tables through the L{Tables} namespace
+(C{tables.Dog.get(1, context)}), unchecked.
 """
 
 from __future__ import annotations
@@ -15,9 +16,51 @@ from twisted.python.threadable import isInIOThread
 from harper.database.conditions import Query
 from harper.database.groupcommit import GroupCommitter
 from harper.database.transaction import Transaction, TransactionRunner
+from harper.errors import Forbidden, Unauthorized
 from harper.resources.caching import CachePolicy
 from harper.resources.context import RequestContext
+from harper.resources.subscription import NO_OPTIONS, SubscriptionOptions
 from harper.resources.target import RequestTarget
+
+
+#: The C{allow_*} method of a resource that decides each resource method, as in Harper.
+_ALLOW = {
+    "get": "allow_read", "search": "allow_read", "subscribe": "allow_read",
+    "connect": "allow_read", "post": "allow_create", "publish": "allow_create",
+    "put": "allow_update", "patch": "allow_update", "delete": "allow_delete",
+}
+#: The C{allow_*} methods that are not given the data of the call.
+_WITHOUT_DATA = frozenset({"allow_read", "allow_delete"})
+
+
+def authorize(
+    method: str, resource: Any, target: RequestTarget, context: RequestContext, data: Any = None
+) -> None:
+    """
+    The permission check before a transport calls C{resource.method}: the resource's
+    C{allow_*} method for it decides (nothing is checked when C{context.check_permission}
+    is off, or for methods outside the Resource API, such as a SQL statement's C{run}).
+
+    :param data: the record or message the call writes, if any.
+    :raises Unauthorized: refused and nobody is logged in.
+    :raises Forbidden: refused to the logged-in user.
+    """
+    name = _ALLOW.get(method)
+    if name is None or not context.check_permission:
+        return
+    allow = getattr(resource, name, None)
+    if allow is None:
+        return
+    user = context.user
+    if name in _WITHOUT_DATA:
+        allowed = allow(user, target, context)
+    else:
+        allowed = allow(user, target, data, context)
+    if allowed:
+        return
+    if user is None:
+        raise Unauthorized("authentication is required")
+    raise Forbidden(f"user {user.username!r} may not {method} {type(resource).__name__}")
 
 
 def _settled(result: Any) -> Any:
@@ -76,10 +119,36 @@ class ResourceCaller:
         def call(txn: Transaction) -> Any:
             context.transaction = txn
             context.tables = self.tables
-            result = getattr(resource, method)(target, *args, context)
+            result = self.invoke(method, resource, target, context, *args)
             return inside(result) if inside is not None else _settled(result)
 
         return call
+
+    def invoke(
+        self, method: str, resource: Any, target: RequestTarget, context: RequestContext, *args: Any
+    ) -> Any:
+        """
+        Check the permission (L{authorize}) and call C{resource.method(target, *args,
+        context)} in the context's open transaction (for transports that run several calls
+        in one transaction, as the bulk operations do).
+        """
+        authorize(method, resource, target, context, args[0] if args else None)
+        return getattr(resource, method)(target, *args, context)
+
+    def open(
+        self,
+        method: str,
+        resource: Any,
+        target: RequestTarget,
+        context: RequestContext,
+        listener: Callable[[Any], None],
+    ) -> Any:
+        """
+        Check the permission, then C{subscribe} or C{connect} (C{method}) C{listener} to
+        C{target}; return the subscription.
+        """
+        authorize(method, resource, target, context)
+        return getattr(resource, method)(target, context, listener)
 
     def call(
         self,
@@ -207,13 +276,14 @@ class TableHandle:
         self._runtime.computed.register(table.name, name, function)
         table.computed[name] = function
 
-    def subscribe(self, listener: Callable[[Any], None], id: Any = None) -> Any:
+    def subscribe(self, listener: Callable[[Any], None], id: Any = None,
+                  options: SubscriptionOptions = NO_OPTIONS) -> Any:
         """
         Call C{listener(event)} for each committed change of the record C{id} (the whole table
-        when C{id} is C{None}); return the subscription.
+        when C{id} is C{None}), after the history C{options} ask for; return the subscription.
         """
         target = RequestTarget.record(id) if id is not None else RequestTarget.collection()
-        return self.resource.subscribe(target, RequestContext(), listener)
+        return self.resource.subscribe(target, RequestContext(subscription=options), listener)
 
 
 class TableNamespace:
@@ -226,6 +296,12 @@ class TableNamespace:
 
     def add(self, name: str, handle: TableHandle) -> None:
         self._handles[name] = handle
+
+    def remove(self, name: str) -> None:
+        """
+        Forget the table C{name} (nothing happens when there is none).
+        """
+        self._handles.pop(name, None)
 
     def __getattr__(self, name: str) -> TableHandle:
         try:

@@ -12,6 +12,7 @@ from zope.interface import implementer
 
 from harper.interfaces import IRequestContext
 from harper.resources.freshness import NO_DIRECTIVES, CacheDirectives
+from harper.resources.subscription import NO_OPTIONS, SubscriptionOptions
 
 
 @implementer(IRequestContext)
@@ -20,7 +21,12 @@ class RequestContext:
     """
     Who is calling, with what headers, in which transaction.
 
-    :ivar user: the authenticated user (or C{None} for internal calls).
+    :ivar user: the authenticated user (or C{None}: nobody logged in).
+    :ivar check_permission: whether calls made through
+        L{harper.resources.calls.ResourceCaller} ask the resource's C{allow_*} methods
+        first and table reads hide the attributes the user's role may not read; every
+        transport turns it on for its callers, code calling tables (C{tables.Dog.get(1)})
+        leaves it off (Harper's C{target.checkPermission}).
     :ivar headers: request headers (lower-case names).
     :ivar transaction: the L{harper.database.transaction.Transaction} of the call; set by the
         caller that opens the transaction.
@@ -35,6 +41,8 @@ class RequestContext:
         read, set by table reads; transports derive C{ETag} and C{Last-Modified} from it.
     :ivar cache_control: the client's cache directives (C{Cache-Control}), honoured by
         caching tables (L{harper.resources.freshness}).
+    :ivar subscription: the options of a C{subscribe} or C{connect} call (history replay,
+        current value, descendants).
     """
 
     user: Any = None
@@ -47,6 +55,8 @@ class RequestContext:
     last_modified: Optional[float] = None
     cache_control: CacheDirectives = NO_DIRECTIVES
     streaming: bool = False
+    subscription: SubscriptionOptions = NO_OPTIONS
+    check_permission: bool = False
 
     @property
     def username(self) -> Optional[str]:

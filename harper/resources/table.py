@@ -10,19 +10,24 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterator, Mapping, Optional
 
+import attr
 from zope.interface import implementer
 
+from harper.auth import permissions
+from harper.auth.roles import TableAccess
+from harper.database.audit import AuditHistory
 from harper.database.conditions import Query
 from harper.database.events import MESSAGE, ChangeEvent, ChangeFeed
 from harper.database.query import QueryExecutor, RelatedTables
 from harper.database.table import Table
-from harper.errors import Conflict, InvalidInput, NotFound
+from harper.errors import Conflict, Forbidden, InvalidInput, NotFound
 from harper.interfaces import IResource, ISubscription
 from harper.resources import freshness
 from harper.resources.base import Resource
 from harper.resources.caching import SourceCache
 from harper.resources.context import RequestContext
 from harper.resources.select import Projector
+from harper.resources.subscription import SubscriptionOptions
 from harper.resources.target import RequestTarget
 from harper.resources.typing import typed_query
 from harper.schema.model import Schema
@@ -58,10 +63,14 @@ class TableResource(Resource):
     :param schema: the schema the table belongs to (for validating nested types).
     :param related: finds other tables by type name (relationships).
     :param feed: the change feed, for subscriptions.
+    :param history: the audit log's history, for subscriptions that replay it (C{None} when
+        the audit log is off).
     """
 
-    def __init__(self, table: Table, schema: Schema, related: RelatedTables, feed: ChangeFeed) -> None:
+    def __init__(self, table: Table, schema: Schema, related: RelatedTables, feed: ChangeFeed,
+                 history: Optional[AuditHistory] = None) -> None:
         self.table = table
+        self.history = history
         self.definition = table.definition
         self.schema = schema
         self.related = related
@@ -103,6 +112,62 @@ class TableResource(Resource):
         """
         self.cache = cache
 
+    # -- permissions (asked by L{harper.resources.calls.authorize}) ----------------------
+
+    def allow_read(self, user: Any, target: RequestTarget, context: RequestContext) -> bool:
+        """
+        The role must grant C{read} on the table (and on the attribute a target names).
+        """
+        granted = permissions.access(user, "read", self.table.database, self.table.name)
+        attribute = target.attribute
+        if attribute is not None and not granted.may_read(attribute, self.table.primary_key):
+            raise Forbidden(
+                f"user {user.username!r} may not read {attribute} of {self.table.name}"
+            )
+        return True
+
+    def allow_create(self, user: Any, target: RequestTarget, data: Any, context: RequestContext) -> bool:
+        """
+        The role must grant C{insert} on the table and on every attribute C{data} sets.
+        """
+        return self._allow_write(user, "insert", data)
+
+    def allow_update(self, user: Any, target: RequestTarget, data: Any, context: RequestContext) -> bool:
+        """
+        The role must grant C{update} on the table and on every attribute C{data} sets.
+        """
+        return self._allow_write(user, "update", data)
+
+    def allow_delete(self, user: Any, target: RequestTarget, context: RequestContext) -> bool:
+        """
+        The role must grant C{delete} on the table.
+        """
+        permissions.access(user, "delete", self.table.database, self.table.name)
+        return True
+
+    def _allow_write(self, user: Any, verb: str, data: Any) -> bool:
+        table = self.table
+        names = data.keys() if isinstance(data, Mapping) else ()
+        permissions.check_attributes(user, verb, table.database, table.name, names, table.primary_key)
+        return True
+
+    def _restricted(self, context: RequestContext) -> Optional[TableAccess]:
+        """
+        The caller's access to this table when its role hides attributes, else C{None}.
+        """
+        role = getattr(context.user, "role", None)
+        if role is None or not context.check_permission:
+            return None
+        granted = role.table_access(self.table.database, self.table.name)
+        return granted if granted.attributes is not None else None
+
+    def visible(self, record: Any, context: RequestContext) -> Any:
+        """
+        C{record} as the caller may see it: without the attributes its role may not read.
+        """
+        granted = self._restricted(context)
+        return record if granted is None else granted.visible(record, self.table.primary_key)
+
     # -- reads ---------------------------------------------------------------------------
 
     def get(self, target: RequestTarget, context: RequestContext) -> Any:
@@ -123,7 +188,7 @@ class TableResource(Resource):
             context.response_headers["age"] = str(age)
         if target.attribute is not None:
             return self.table.attribute_value(record, target.attribute)
-        return self.projector(context).project(record, target.query.select)
+        return self.visible(self.projector(context).project(record, target.query.select), context)
 
     def read(self, key: Any, context: RequestContext) -> Optional[Mapping[str, Any]]:
         """
@@ -188,8 +253,10 @@ class TableResource(Resource):
         txn = context.transaction
         projector = self.projector(context)
         executor = QueryExecutor(txn, self.table, self.related, release=context.streaming)
+        restricted, primary_key = self._restricted(context), self.table.primary_key
         for record in executor.run(typed_query(query, self.definition)):
-            yield projector.project(record, query.select)
+            projected = projector.project(record, query.select)
+            yield projected if restricted is None else restricted.visible(projected, primary_key)
 
     def count(self, target: RequestTarget, context: RequestContext, estimate: bool = False) -> int:
         """
@@ -204,9 +271,11 @@ class TableResource(Resource):
 
     def describe(self, context: RequestContext) -> dict[str, Any]:
         """
-        The table's metadata, with its record count.
+        The table's metadata, with its record count (without the attributes the caller's
+        role may not read).
         """
         definition = self.definition
+        restricted, primary_key = self._restricted(context), self.table.primary_key
         return {
             "name": definition.name,
             "database": definition.database,
@@ -222,6 +291,7 @@ class TableResource(Resource):
                     **({"computed": True} if attribute.computed else {}),
                 }
                 for attribute in definition.attributes
+                if restricted is None or restricted.may_read(attribute.name, primary_key)
             ],
             "recordCount": self.table.count(context.transaction),
         }
@@ -306,17 +376,82 @@ class TableResource(Resource):
 
     def subscribe(self, target: RequestTarget, context: RequestContext, listener: Callable[[ChangeEvent], None]) -> FeedSubscription:
         """
-        Deliver every committed change of the target (the record, or the whole table for a
-        collection target) to C{listener}.
+        Deliver every committed change of the target to C{listener}: the record (and the
+        records below it with C{includeDescendants}), the records below a prefix
+        (C{Dog/a/}), or the whole table (a collection target).
+
+        With C{startTime} or C{previousCount} in C{context.subscription}, the changes the
+        audit log holds are delivered first (before this method returns), then the live ones:
+        a change committed while the history is read arrives once, either way.
+
+        :raises InvalidInput: the options ask for history and the audit log is off, or
+            combine C{previousCount} with C{startTime} on a collection.
+        """
+        options = context.subscription
+        restricted, primary_key = self._restricted(context), self.table.primary_key
+        if restricted is not None:
+            deliver = listener
+
+            def listener(event: ChangeEvent) -> None:
+                deliver(attr.evolve(event, value=restricted.visible(event.value, primary_key)))
+
+        accepts = self._accepts(target, options.include_descendants)
+        if not options.replays:
+            return FeedSubscription(self.feed, accepts, listener)
+        return self._replaying(target, options, accepts, listener)
+
+    def _replaying(self, target: RequestTarget, options: SubscriptionOptions,
+                   accepts: Callable[[ChangeEvent], bool], listener: Callable[[ChangeEvent], None]) -> FeedSubscription:
+        """
+        A subscription that delivers the audit log's history of the target, then the live
+        changes.
+        """
+        if self.history is None:
+            option = "startTime" if options.start_time is not None else "previousCount"
+            raise InvalidInput(f"{option}: replaying history needs the audit log (logging.auditLog: true)")
+        if options.start_time is not None and options.previous_count is not None and target.id is None:
+            raise InvalidInput("previousCount: cannot be combined with startTime on a collection")
+        replayed: set[tuple[Any, ...]] = set()
+
+        def live(event: ChangeEvent) -> None:
+            if not replayed or _seen(event) not in replayed:
+                listener(event)
+
+        # Listen first, then read the committed history in the same reactor turn: a change
+        # is either in the history or delivered afterwards (and then dropped as a repeat).
+        subscription = FeedSubscription(self.feed, accepts, live)
+        try:
+            events = self.history.events(self.table.database, self.table.name, accepts,
+                                         options.start_time, options.previous_count)
+        except BaseException:
+            subscription.close()
+            raise
+        replayed.update(_seen(event) for event in events)
+        for event in events:
+            listener(event)
+        return subscription
+
+    def _accepts(self, target: RequestTarget, descendants: bool) -> Callable[[ChangeEvent], bool]:
+        """
+        Whether a change event belongs to C{target}.
         """
         database, name, key = self.table.database, self.table.name, target.id
+        prefix: Optional[str] = None
+        if target.is_collection and target.path.endswith("/"):
+            prefix = target.path
+        elif descendants and key is not None and not target.is_collection:
+            prefix = f"{key}/"
 
         def accepts(event: ChangeEvent) -> bool:
             if event.table != name or event.database != database:
                 return False
-            return target.is_collection or key is None or event.id == key
+            if prefix is not None and isinstance(event.id, str) and event.id.startswith(prefix):
+                return True
+            if target.is_collection:
+                return prefix is None
+            return key is None or event.id == key
 
-        return FeedSubscription(self.feed, accepts, listener)
+        return accepts
 
     def connect(self, target: RequestTarget, context: RequestContext, send: Callable[[Any], None]) -> FeedSubscription:
         """
@@ -351,3 +486,10 @@ class TableResource(Resource):
         if expiration is None:
             expiration = self.definition.expiration
         return now + expiration * 1000.0 if expiration is not None else None
+
+
+def _seen(event: ChangeEvent) -> tuple[Any, ...]:
+    """
+    What tells one replayed change from another: its time, record and type.
+    """
+    return (event.timestamp, repr(event.id), event.type)

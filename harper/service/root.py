@@ -9,8 +9,9 @@ from __future__ import annotations
 import gc
 import os
 import sys
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Mapping, Optional, Sequence
 
+import attr
 from twisted.application import service
 from twisted.internet import endpoints
 from twisted.internet.defer import maybeDeferred
@@ -18,11 +19,13 @@ from twisted.logger import Logger, LogLevel
 
 from harper.admin.manhole import ManholeService
 from harper.admin.namespace import build_namespace
-from harper.components.reload import SchemaWatcher
+from harper.components.lifecycle import Applications
+from harper.components.loader import discover_plugins
+from harper.components.reload import ApplicationWatcher
 from harper.components.runtime import Runtime
 from harper.errors import StartupError
 from harper.http.rest import RestAPI
-from harper.http.site import HarperRoot, guarded, make_site
+from harper.http.site import guarded, make_site
 from harper.mqtt.service import BrokerService, build_broker
 from harper.mqtt.websocket import MQTTWebSocketChannel
 from harper.operations.api import OperationsAPI, default_operations
@@ -31,9 +34,11 @@ from harper.replication.cluster import ReplicationCluster
 from harper.replication.replica import Replica
 from harper.replication.settings import settings_from_config
 from harper.service.logs import LEVELS, start_logging
+from harper.service.mounts import RemountingRoot
 from harper.service.refusal import refuse_to_start
 from harper.service.runfile import remove_run_file, write_run_file
 from harper.service.sweeper import ExpirationSweeper, scan_interval
+from harper.service.tls import certificate_user, certified_site, listener_options, secured
 from harper.websocket.resource import RealtimeResource
 
 
@@ -52,23 +57,33 @@ class HarperService(service.MultiService):
     :param config: the validated configuration.
     :param runtime: the runtime to start (database, tables, registry).
     :param reactor: the reactor to listen with.
-    :param dev: dev mode: reload the applications' schemas when their files change.
+    :param dev: dev mode: reload an application when one of its files changes.
+    :param plugins: the plugins applications may use, by name (by default those of
+        C{config.pluginPackages}).
+    :ivar applications: once started, the serving applications
+        (L{harper.components.lifecycle.Applications}).
     :ivar exit_status: 1 once the service has refused to start (the runtime failed or a
         port could not be listened on), else 0; the process should exit with it.
+    :raises StartupError: when a C{tls} file of a configured TLS port cannot be used.
     """
 
     _log = Logger()
 
-    def __init__(self, config: Any, runtime: Runtime, reactor: Any, dev: bool = False) -> None:
+    def __init__(
+        self, config: Any, runtime: Runtime, reactor: Any, dev: bool = False, plugins: Optional[Mapping[str, Any]] = None
+    ) -> None:
         super().__init__()
         self.config = config
         self.dev = dev
         self.runtime = runtime
+        self._plugins = plugins
+        self.applications: Optional[Applications] = None
         self._reactor = reactor
         self._ports: list[Any] = []
         self.http_port: Optional[Any] = None
         self.operations_port: Optional[Any] = None
         self.exit_status = 0
+        self._tls = listener_options(config)
         self._stop_logging: Optional[Callable[[], None]] = None
         #: In a worker process: the L{harper.workers.worker.WorkerLink} (inherited listening
         #: sockets, change-event bus); C{None} in a single process.
@@ -91,6 +106,8 @@ class HarperService(service.MultiService):
         # scanning it again on every full collection (a 15-27 ms pause under load).
         gc.collect()
         gc.freeze()
+        plugins = self._plugins if self._plugins is not None else discover_plugins(self.config.plugin_packages)
+        self.applications = Applications(self.runtime, plugins)
         self._add_children()
         self._start_replication()
         super().startService()
@@ -110,7 +127,7 @@ class HarperService(service.MultiService):
             sweeper.clock = self._reactor
             sweeper.setServiceParent(self)
         if self.dev:
-            SchemaWatcher(self.runtime, self._reactor).setServiceParent(self)
+            ApplicationWatcher(self.applications, self._reactor).setServiceParent(self)
         manhole = self.config.manhole
         if manhole.telnet_port or manhole.ssh_port:
             ManholeService(
@@ -176,10 +193,10 @@ class HarperService(service.MultiService):
     def _listen_http(self) -> None:
         """
         Serve REST, static files, WebSocket/SSE subscriptions and MQTT over WebSocket on
-        C{http.port}.
+        C{http.port} and, with TLS configured, C{http.securePort}.
         """
         http = self.config.http
-        if not http.port:
+        if not (http.port or "http.securePort" in self._tls):
             return
         authenticate = self.runtime.access.authenticator.authenticate
         last_modified = any(
@@ -190,32 +207,44 @@ class HarperService(service.MultiService):
             self.runtime.http_registry, self.runtime.caller, http.max_body_size,
             authenticate=authenticate, compression_threshold=http.compression_threshold,
             last_modified=last_modified, reactor=self._reactor,
+            confirm_replication=self.replication.confirmation if self.replication else None,
+            analytics=self.runtime.analytics,
         )
-        mounts = [
-            (application.export_path(url_path), resource)
-            for application in self.runtime.applications
-            for url_path, resource in application.http_resources
-        ]
         mqtt = MQTTWebSocketChannel.factory(self.mqtt.broker) if self.config.mqtt.web_socket else None
         root = RealtimeResource(
-            HarperRoot(rest, mounts), self.runtime.http_registry, self.runtime.caller, authenticate,
+            RemountingRoot(rest, self.runtime), self.runtime.http_registry, self.runtime.caller, authenticate,
             mqtt=mqtt, web_socket=True,
+            slow_consumers=(http.max_queued_messages, http.slow_consumer),
         )
         access_log = LEVELS[self.config.logging.level.lower()] <= LogLevel.info
-        site = make_site(guarded(root, http, self._reactor.seconds), access_log)
-        self._listen("http.port", http.port, listen_description(http.host, http.port), site).addCallback(
-            lambda port: setattr(self, "http_port", port)
+        guarded_root = guarded(root, http, self._reactor.seconds)
+        if http.port:
+            site = make_site(guarded_root, access_log)
+            self._listen("http.port", http.port, listen_description(http.host, http.port), site).addCallback(
+                lambda port: setattr(self, "http_port", port)
+            )
+        self._listen_tls(
+            "http.securePort", http,
+            lambda: self._certified(make_site(guarded_root, access_log), http.mtls),
         )
 
     def _listen_operations(self) -> None:
         operations = self.config.operations_api
-        if not operations.port:
+        if not (operations.port or "operationsApi.securePort" in self._tls):
             return
-        scope = OperationScope.of_runtime(self.runtime, self._reactor)
+        scope = attr.evolve(
+            OperationScope.of_runtime(self.runtime, self._reactor),
+            applications=self.applications, cluster=self.replication,
+        )
         api = OperationsAPI(scope, default_operations(), self.config.http.max_body_size)
-        description = listen_description(operations.host, operations.port)
-        self._listen("operationsApi.port", operations.port, description, make_site(api.resource())).addCallback(
-            lambda port: setattr(self, "operations_port", port)
+        if operations.port:
+            description = listen_description(operations.host, operations.port)
+            self._listen("operationsApi.port", operations.port, description, make_site(api.resource())).addCallback(
+                lambda port: setattr(self, "operations_port", port)
+            )
+        self._listen_tls(
+            "operationsApi.securePort", operations,
+            lambda: self._certified(make_site(api.resource()), operations.mtls),
         )
 
     def _listen_mqtt(self) -> None:
@@ -223,16 +252,32 @@ class HarperService(service.MultiService):
         Start the MQTT broker (first: MQTT over WebSocket on the HTTP port uses it too), then
         its listeners on C{mqtt.port} and, with TLS configured, C{mqtt.securePort}.
         """
-        mqtt, tls = self.config.mqtt, self.config.tls
-        self.mqtt = BrokerService(build_broker(self.runtime, self._reactor), self.runtime.feed)
+        mqtt = self.config.mqtt
+        peers = self.worker.broadcasts if self.worker is not None else None
+        self.mqtt = BrokerService(build_broker(self.runtime, self._reactor), self.runtime.feed, peers)
         self.mqtt.setServiceParent(self)
         if mqtt.port:
             self._listen("mqtt.port", mqtt.port, listen_description(mqtt.host, mqtt.port), self.mqtt.factory())
-        if mqtt.secure_port and tls.certificate and tls.private_key:
-            secure = listen_description(mqtt.host, mqtt.secure_port).replace("tcp:", "ssl:", 1)
-            secure += (f":privateKey={endpoints.quoteStringArgument(tls.private_key)}"
-                       f":certKey={endpoints.quoteStringArgument(tls.certificate)}")
-            self._listen("mqtt.securePort", mqtt.secure_port, secure, self.mqtt.factory())
+        self._listen_tls("mqtt.securePort", mqtt, lambda: self.mqtt.factory(certificate_user(mqtt.mtls)))
+
+    def _listen_tls(self, key: str, section: Any, factory: Callable[[], Any]) -> None:
+        """
+        Listen with the protocol factory that C{factory()} makes behind TLS on
+        C{section.secure_port}, when the TLS port C{key} is configured.
+        """
+        options = self._tls.get(key)
+        if options is not None:
+            description = listen_description(section.host, section.secure_port)
+            self._listen(key, section.secure_port, description, secured(options, factory()))
+
+    def _certified(self, site: Any, mtls: Any) -> Any:
+        """
+        C{site}, logging in the users of client certificates as C{mtls} says.
+        """
+        identify = certificate_user(mtls)
+        if identify is None:
+            return site
+        return certified_site(site, identify, self.runtime.access.authenticator.vouch)
 
     def _refuse_to_start(self, problems: Sequence[str]) -> None:
         """

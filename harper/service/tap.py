@@ -34,7 +34,7 @@ class Options(usage.Options):
 
     synopsis = "[--dev] [--config FILE] [--root DIR] [--app DIR]... [--set key=value]..."
     optFlags = [
-        ["dev", None, "Dev mode: log at debug level to standard output and reload schemas when their files change."],
+        ["dev", None, "Dev mode: log at debug level and reload an application when one of its files changes."],
     ]
     optParameters = [
         ["config", "c", None, "The root configuration file (YAML). Default: built-in defaults."],
@@ -72,7 +72,7 @@ def build_service(options: Options, reactor: Any) -> HarperService:
     plugins = discover_plugins(config.plugin_packages)
     applications = load_applications(config, plugins)
     planned = plan_tables(applications)
-    return HarperService(config, Runtime(config, planned, reactor), reactor, dev=options["dev"])
+    return HarperService(config, Runtime(config, planned, reactor), reactor, dev=options["dev"], plugins=plugins)
 
 
 def makeService(options: Options) -> HarperService:

@@ -14,8 +14,10 @@ from typing import Any, Callable, Mapping, Optional
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
+from harper.auth.sessions import credentials
 from harper.errors import InvalidInput
 from harper.pubsub.payloads import JSON, UnsupportedContentType, decode_payload, encode_payload, media_type
+from harper.pubsub.slow import DISCONNECT, Backlog
 from harper.websocket.refusals import is_expected, refusal_for
 from harper.websocket.subscriptions import Subscriptions, event_record
 
@@ -53,15 +55,18 @@ class ResourceChannel:
     :param path: the request path.
     :param query: the request's query string.
     :param headers: the upgrade request's headers (lower-case names).
-    :param max_pending: messages kept while the client reads too slowly before it is
-        disconnected.
+    :param max_pending: messages kept while the client reads too slowly
+        (C{http.maxQueuedMessages}).
+    :param slow_consumer: past that bound, L{harper.pubsub.slow.DISCONNECT} the client (close
+        code 4008) or L{harper.pubsub.slow.DROP} the messages (C{http.slowConsumer}).
     """
 
     subprotocol: Optional[str] = None
     _log = Logger()
 
     def __init__(self, subscriptions: Subscriptions, authenticate: Authenticate, socket: Any, path: str,
-                 query: str, headers: Mapping[str, str], max_pending: int = 1000) -> None:
+                 query: str, headers: Mapping[str, str], max_pending: int = 1000,
+                 slow_consumer: str = DISCONNECT) -> None:
         self._subscriptions = subscriptions
         self._authenticate = authenticate
         self._socket = socket
@@ -70,15 +75,14 @@ class ResourceChannel:
         self._incoming = headers.get("content-type")
         self._subscription: Any = None
         self._closed = False
-        self._paused = False
-        self._pending: list[bytes] = []
-        self._max_pending = max_pending
+        self._backlog = Backlog(self._send, self._too_slow, max_pending, slow_consumer)
 
     def opened(self) -> None:
         """
         The handshake is done: authenticate and subscribe.
         """
-        d = self._authenticate(self._headers.get("authorization"), self._socket.address)
+        authorization = credentials(self._headers.get("authorization"), self._headers.get("cookie"))
+        d = self._authenticate(authorization, self._socket.address)
         d.addCallback(lambda user: self._subscriptions.open(self._path, self._query, user, self._headers, self.deliver))
         d.addCallbacks(self._subscribed, self._refused)
 
@@ -100,13 +104,13 @@ class ResourceChannel:
         """
         if self._closed:
             return
-        data = encode_payload(event_record(event), self._outgoing)
-        if not self._paused:
-            self._socket.send(data, self._outgoing != JSON)
-        elif len(self._pending) < self._max_pending:
-            self._pending.append(data)
-        else:
-            self._socket.close(4008, "the client reads too slowly")
+        self._backlog.offer(encode_payload(event_record(event), self._outgoing))
+
+    def _send(self, data: bytes) -> None:
+        self._socket.send(data, self._outgoing != JSON)
+
+    def _too_slow(self) -> None:
+        self._socket.close(4008, "the client reads too slowly")
 
     def message_received(self, payload: bytes, binary: bool) -> None:
         """
@@ -124,16 +128,13 @@ class ResourceChannel:
         """
         The client's socket buffer is full: hold messages back.
         """
-        self._paused = True
+        self._backlog.pause()
 
     def resume(self) -> None:
         """
         Send what was held back.
         """
-        self._paused = False
-        pending, self._pending = self._pending, []
-        for data in pending:
-            self._socket.send(data, self._outgoing != JSON)
+        self._backlog.resume()
 
     def closed(self) -> None:
         """

@@ -15,6 +15,7 @@ from autobahn.websocket.types import ConnectionRequest
 from twisted.internet.interfaces import IPushProducer
 from zope.interface import implementer
 
+from harper.pubsub.slow import DISCONNECT
 from harper.websocket.channel import Authenticate, ResourceChannel
 from harper.websocket.subscriptions import Subscriptions
 
@@ -103,17 +104,21 @@ class RealtimeFactory(WebSocketServerFactory):
     :param subscriptions: opens resource subscriptions.
     :param authenticate: finds the user of an upgrade request.
     :param mqtt: makes MQTT channels, or C{None} when MQTT over WebSocket is off.
+    :param slow_consumers: the bound and policy of resource channels for clients that read too
+        slowly (see L{ResourceChannel}).
     """
 
     protocol = RealtimeProtocol
 
     def __init__(self, subscriptions: Subscriptions, authenticate: Authenticate,
-                 mqtt: Optional[MQTTChannelFactory] = None) -> None:
+                 mqtt: Optional[MQTTChannelFactory] = None,
+                 slow_consumers: tuple[int, str] = (1000, DISCONNECT)) -> None:
         super().__init__()
         self.setProtocolOptions(autoPingInterval=30, autoPingTimeout=60)
         self._subscriptions = subscriptions
         self._authenticate = authenticate
         self._mqtt = mqtt
+        self._slow_consumers = slow_consumers
 
     def channel_for(self, socket: RealtimeProtocol, request: ConnectionRequest) -> Any:
         """
@@ -125,4 +130,4 @@ class RealtimeFactory(WebSocketServerFactory):
             return self._mqtt(socket, headers)
         query = urlsplit(socket.http_request_uri).query
         return ResourceChannel(self._subscriptions, self._authenticate, socket, unquote(request.path), query,
-                               headers)
+                               headers, *self._slow_consumers)

@@ -12,6 +12,7 @@ from typing import Any, Optional
 from autobahn.twisted.resource import WebSocketResource
 from twisted.web import resource, server
 
+from harper.pubsub.slow import DISCONNECT
 from harper.websocket.channel import Authenticate
 from harper.websocket.protocol import MQTTChannelFactory, RealtimeFactory
 from harper.websocket.sse import EventStream
@@ -36,16 +37,20 @@ class RealtimeResource(resource.Resource):
         L{harper.mqtt.websocket.MQTTWebSocketChannel.factory}), or C{None} to refuse them.
     :param web_socket: serve resource subscriptions over WebSocket (Harper's
         C{rest.webSocket}).
+    :param slow_consumers: events held for a WebSocket or event-stream client that reads too
+        slowly, and what happens past that bound (C{http.maxQueuedMessages},
+        C{http.slowConsumer}).
     """
 
     def __init__(self, fallback: resource.Resource, registry: Any, caller: Any, authenticate: Authenticate,
-                 mqtt: Optional[MQTTChannelFactory] = None, web_socket: bool = True) -> None:
+                 mqtt: Optional[MQTTChannelFactory] = None, web_socket: bool = True,
+                 slow_consumers: tuple[int, str] = (1000, DISCONNECT)) -> None:
         super().__init__()
         self._fallback = fallback
         subscriptions = Subscriptions(registry, caller)
-        self.factory = RealtimeFactory(subscriptions, authenticate, mqtt)
+        self.factory = RealtimeFactory(subscriptions, authenticate, mqtt, slow_consumers)
         self._websocket = WebSocketResource(self.factory)
-        self._events = EventStream(subscriptions, authenticate)
+        self._events = EventStream(subscriptions, authenticate, slow_consumers)
         self._web_socket = web_socket
         self._mqtt = mqtt is not None
 

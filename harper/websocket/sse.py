@@ -13,11 +13,15 @@ from __future__ import annotations
 from typing import Any, Mapping
 from urllib.parse import unquote, urlsplit
 
+from twisted.internet.interfaces import IPushProducer
 from twisted.logger import Logger
 from twisted.web import resource, server
+from zope.interface import implementer
 
+from harper.auth.sessions import credentials
 from harper.database.events import ChangeEvent
 from harper.pubsub.payloads import encode_payload
+from harper.pubsub.slow import DISCONNECT, Backlog
 from harper.websocket.channel import Authenticate
 from harper.websocket.refusals import is_expected, refusal_for
 from harper.websocket.subscriptions import Subscriptions
@@ -58,22 +62,28 @@ class EventStream(resource.Resource):
 
     :param subscriptions: opens resource subscriptions.
     :param authenticate: finds the user of a request from its C{Authorization} header.
+    :param slow_consumers: events held for a client that reads too slowly, and what happens
+        past that bound (L{harper.pubsub.slow.DISCONNECT}: the connection is closed, or
+        L{harper.pubsub.slow.DROP}).
     """
 
     isLeaf = True
     _log = Logger()
 
-    def __init__(self, subscriptions: Subscriptions, authenticate: Authenticate) -> None:
+    def __init__(self, subscriptions: Subscriptions, authenticate: Authenticate,
+                 slow_consumers: tuple[int, str] = (1000, DISCONNECT)) -> None:
         super().__init__()
         self._subscriptions = subscriptions
         self._authenticate = authenticate
+        self._slow_consumers = slow_consumers
 
     def render_GET(self, request: server.Request) -> Any:
         headers = _headers(request)
         uri = urlsplit(request.uri.decode("utf-8", "replace"))
         path = unquote(uri.path)
-        stream = _Stream(request)
-        d = self._authenticate(headers.get("authorization"), request.getClientAddress().host)
+        stream = _Stream(request, *self._slow_consumers)
+        authorization = credentials(headers.get("authorization"), headers.get("cookie"))
+        d = self._authenticate(authorization, request.getClientAddress().host)
         d.addCallback(lambda user: self._subscriptions.open(path, uri.query, user, headers, stream.deliver))
         d.addCallbacks(stream.started, self._refused, errbackArgs=(request, path))
         return server.NOT_DONE_YET
@@ -90,16 +100,21 @@ class EventStream(resource.Resource):
         request.finish()
 
 
+@implementer(IPushProducer)
 class _Stream:
     """
-    One open event stream.
+    One open event stream; the producer of its request, so that it knows when the client
+    reads too slowly.
     """
 
-    def __init__(self, request: server.Request) -> None:
+    _log = Logger()
+
+    def __init__(self, request: server.Request, max_pending: int, slow_consumer: str) -> None:
         self._request = request
         self._subscription: Any = None
         self._gone = False
         self._begun = False
+        self._backlog = Backlog(request.write, self._too_slow, max_pending, slow_consumer)
         request.notifyFinish().addBoth(self._finished)
 
     def _begin(self) -> None:
@@ -109,6 +124,7 @@ class _Stream:
         request = self._request
         request.setHeader(b"content-type", b"text/event-stream")
         request.setHeader(b"cache-control", b"no-cache")
+        request.registerProducer(self, True)
         request.write(b": subscribed\n\n")
 
     def started(self, subscription: Any) -> None:
@@ -127,7 +143,22 @@ class _Stream:
         """
         if not self._gone:
             self._begin()
-            self._request.write(format_event(event))
+            self._backlog.offer(format_event(event))
+
+    def _too_slow(self) -> None:
+        self._log.info("closing an event stream: the client reads too slowly")
+        channel = self._request.channel
+        if channel is not None:
+            channel.transport.abortConnection()
+
+    def pauseProducing(self) -> None:
+        self._backlog.pause()
+
+    def resumeProducing(self) -> None:
+        self._backlog.resume()
+
+    def stopProducing(self) -> None:
+        pass
 
     def _finished(self, result: Any) -> None:
         self._gone = True

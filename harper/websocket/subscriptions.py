@@ -10,15 +10,16 @@ for table changes, the value itself for anything a custom resource sends.
 from __future__ import annotations
 
 from typing import Any, Callable, Mapping
-from urllib.parse import parse_qs
 
 from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.logger import Logger
 
 from harper.database.events import PUT, ChangeEvent
 from harper.errors import InvalidInput, NotFound
-from harper.pubsub.targets import check_read, target_for
+from harper.pubsub.targets import target_for
 from harper.resources.context import RequestContext
+from harper.resources.subscription import options_from_query
+from harper.resources.target import RequestTarget
 
 Deliver = Callable[[Any], None]
 
@@ -48,9 +49,12 @@ class Subscriptions:
 
     def open(self, path: str, query: str, user: Any, headers: Mapping[str, str], deliver: Deliver) -> Deferred:
         """
-        Subscribe C{deliver} to the resource at C{path} (C{/Dog/1} a record, C{/Dog/} the
-        table); unless the query has C{omitCurrent}, a record's current value is delivered
-        first. Fires with the subscription (with a C{close()} method).
+        Subscribe C{deliver} to the resource at C{path} (C{/Dog/1} a record, C{/Dog/1/} the
+        records below it, C{/Dog/} the table), with the options of the query string
+        (L{options_from_query}: C{startTime}, C{previousCount}, C{omitCurrent},
+        C{includeDescendants}); unless the query has C{omitCurrent} or asks for history, a
+        record's current value is delivered first. Fires with the subscription (with a
+        C{close()} method).
 
         :raises NotFound: no resource is exported at C{path} (as a failed Deferred, like
             the other errors).
@@ -67,14 +71,19 @@ class Subscriptions:
             resource, remainder = self._registry.resolve(relative)
         except NotFound:
             raise NotFound(f"no resource was found at /{relative}") from None
-        target = target_for(resource, remainder)
-        check_read(user, resource)
-        context = RequestContext(user=user, headers=dict(headers))
-        subscription = resource.connect(target, context, deliver)
-        options = parse_qs(query, keep_blank_values=True)
-        if target.id is None or "omitCurrent" in options or not hasattr(resource, "table"):
+        if remainder and remainder.endswith("/"):
+            # /Dog/a/: the records whose id starts with "a/".
+            target = RequestTarget(is_collection=True, path=remainder)
+        else:
+            target = target_for(resource, remainder)
+        options = options_from_query(query)
+        context = RequestContext(
+            user=user, headers=dict(headers), subscription=options, check_permission=True
+        )
+        subscription = self._caller.open("connect", resource, target, context, deliver)
+        if target.id is None or options.omit_current or options.replays or not hasattr(resource, "table"):
             return subscription
-        d = self._caller.call("get", resource, target, RequestContext(user=user))
+        d = self._caller.call("get", resource, target, RequestContext(user=user, check_permission=True))
 
         def current(record: Any) -> Any:
             table = resource.table

@@ -24,6 +24,7 @@ from harper.database.zeo import LOCAL_LOG, LOCAL_SOCKET, ZEOServerProcess
 from harper.errors import StartupError
 from harper.service.refusal import refuse_to_start
 from harper.service.runfile import remove_run_file, write_run_file
+from harper.service.tls import SECURE_LISTENERS
 from harper.workers.bus import EventRelay
 from harper.workers.process import WorkerProcess, spawn_worker, store_override
 
@@ -45,13 +46,18 @@ def unsupported(config: Any) -> list[str]:
     """
     problems = []
     if config.raw.get("replication", {}).get("hostname"):
-        problems.append("replication.hostname: replication runs in a single process; set threads.count: 1")
+        problems.append(
+            "replication.hostname: replication does not run with worker processes yet (the peer"
+            " links, the change log's upkeep and X-Replicate-To live in one process); set"
+            " threads.count: 1"
+        )
     if config.manhole.telnet_port or config.manhole.ssh_port:
         problems.append("manhole: the admin console runs in a single process; set threads.count: 1")
-    if config.mqtt.secure_port and config.tls.certificate:
-        problems.append(
-            "mqtt.securePort: TLS ports are not shared by worker processes yet; set threads.count: 1"
-        )
+    for key, attribute in SECURE_LISTENERS:
+        if getattr(config, attribute).secure_port and config.tls.certificate:
+            problems.append(
+                f"{key}: TLS ports are not shared by worker processes yet; set threads.count: 1"
+            )
     if uri_scheme(config.storage.uri) == "memory":
         problems.append("storage.uri: a memory: store cannot be shared by worker processes")
     return problems

@@ -17,7 +17,7 @@ from twisted.logger import Logger
 
 from harper.database.events import ChangeFeed
 from harper.errors import ConfigError
-from harper.workers.bus import WorkerChannel, adopt_channel
+from harper.workers.bus import Broadcasts, WorkerChannel, adopt_channel
 
 
 def worker_option(bus: int, sockets: Mapping[str, tuple[int, int]]) -> str:
@@ -54,6 +54,8 @@ class WorkerLink(service.Service):
         C{(file descriptor, address family)}.
     :param feed: this process's change feed.
     :param reactor: the reactor.
+    :ivar broadcasts: what this worker sends to the other workers besides change events (the
+        MQTT broker's messages of plain topics).
     """
 
     _log = Logger()
@@ -65,6 +67,7 @@ class WorkerLink(service.Service):
         self._bus = bus
         self._feed = feed
         self._reactor = reactor
+        self.broadcasts = Broadcasts()
 
     def adopt(self, key: str, factory: Any) -> Any:
         """
@@ -77,7 +80,8 @@ class WorkerLink(service.Service):
 
     def startService(self) -> None:
         super().startService()
-        adopt_channel(self._reactor, self._bus, WorkerChannel(self._feed, self._master_lost))
+        channel = WorkerChannel(self._feed, self._master_lost, self.broadcasts)
+        adopt_channel(self._reactor, self._bus, channel)
         os.close(self._bus)
 
     def _master_lost(self) -> None:

@@ -6,8 +6,15 @@ from __future__ import annotations
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from harper.auth.permissions import allows, check, require_super_user
-from harper.auth.roles import Role, User, check_permission
+from harper.auth.permissions import (
+    access,
+    allows,
+    check,
+    check_attributes,
+    require_structure_user,
+    require_super_user,
+)
+from harper.auth.roles import Role, TableAccess, User, check_permission
 from harper.errors import Forbidden, Unauthorized, ValidationError
 
 READ_DOG = {"data": {"tables": {"Dog": {"read": True, "insert": False}}}}
@@ -71,6 +78,86 @@ class CheckTests(SynchronousTestCase):
         A verb that is not read, insert, update or delete is a programming error.
         """
         self.assertRaises(ValueError, allows, ADMIN, "drop", "data", "Dog")
+
+
+HIDDEN_AGE = {"data": {"tables": {"Dog": {
+    "read": True, "insert": True, "update": True,
+    "attribute_permissions": [
+        {"attribute_name": "name", "read": True, "insert": True, "update": False},
+        {"attribute_name": "age", "read": False, "update": True},
+    ],
+}}}}
+KEEPER = User("kim", Role("k", "keeper", HIDDEN_AGE))
+
+
+class AttributeTests(SynchronousTestCase):
+    """
+    Attribute-level permissions: L{TableAccess}, L{access} and L{check_attributes}.
+    """
+
+    def test_without_attribute_permissions(self) -> None:
+        """
+        A table without C{attribute_permissions} shows and accepts every attribute.
+        """
+        granted = access(READER, "read", "data", "Dog")
+        self.assertEqual(granted, TableAccess(frozenset({"read"})))
+        record = {"id": 1, "age": 3}
+        self.assertIs(granted.visible(record, "id"), record)
+        self.assertEqual(granted.refused_attributes("insert", ["age"], "id"), [])
+
+    def test_visible(self) -> None:
+        """
+        Listed attributes without C{read}, and attributes the list leaves out, are removed;
+        the primary key always stays; values that are not records pass unchanged.
+        """
+        granted = access(KEEPER, "read", "data", "Dog")
+        record = {"id": 1, "name": "Rex", "age": 3, "colour": "brown"}
+        self.assertEqual(granted.visible(record, "id"), {"id": 1, "name": "Rex"})
+        self.assertEqual(granted.visible("a message", "id"), "a message")
+        self.assertEqual([granted.may_read(name, "id") for name in ("id", "name", "age", "colour")],
+                         [True, True, False, False])
+
+    def test_check_attributes(self) -> None:
+        """
+        A write may set only the attributes the role grants the verb on (and the key).
+        """
+        check_attributes(KEEPER, "insert", "data", "Dog", ["id", "name"], "id")
+        check_attributes(KEEPER, "update", "data", "Dog", ["id", "age"], "id")
+        error = self.assertRaises(Forbidden, check_attributes, KEEPER, "insert", "data", "Dog",
+                                  ["id", "name", "colour", "age"], "id")
+        self.assertEqual(error.message, "user 'kim' may not insert age, colour of data.Dog")
+        self.assertRaises(Forbidden, check_attributes, KEEPER, "update", "data", "Dog", ["name"], "id")
+        self.assertRaises(Forbidden, check_attributes, READER, "insert", "data", "Dog", [], "id")
+
+    def test_remembered(self) -> None:
+        """
+        The access of a role to a table is worked out once.
+        """
+        self.assertIs(KEEPER.role.table_access("data", "Dog"), KEEPER.role.table_access("data", "Dog"))
+        self.assertIs(ADMIN.role.table_access("x", "Y"), ADMIN.role.table_access("z", "W"))
+
+
+class StructureUserTests(SynchronousTestCase):
+    """
+    L{require_structure_user}.
+    """
+
+    def test_structure_user(self) -> None:
+        """
+        C{structure_user: true} may change every database, a list only those it names;
+        super users may everywhere; others, inactive users and nobody may not.
+        """
+        everywhere = User("s", Role("s", "s", {"structure_user": True}))
+        some = User("d", Role("d", "d", {"structure_user": ["dev"]}))
+        require_structure_user(everywhere, "data", "create tables")
+        require_structure_user(some, "dev", "create tables")
+        require_structure_user(ADMIN, "data", "drop tables")
+        error = self.assertRaises(Forbidden, require_structure_user, some, "data", "create tables")
+        self.assertEqual(error.message, "user 'd' may not create tables in database 'data'")
+        self.assertRaises(Forbidden, require_structure_user, READER, "data", "create tables")
+        self.assertRaises(Forbidden, require_structure_user, User("o", everywhere.role, active=False),
+                          "data", "create tables")
+        self.assertRaises(Unauthorized, require_structure_user, None, "data", "create tables")
 
 
 class CheckPermissionTests(SynchronousTestCase):

@@ -1,7 +1,7 @@
 # -*- test-case-name: tests.components.test_reload -*-
 """
-Tests for L{harper.components.reload}: dev mode's schema reload on a started runtime over a
-FileStorage, driven by a L{Clock}.
+Tests for L{harper.components.reload}: dev mode's watcher reloads an application of a
+started runtime over a FileStorage when any of its files changes, driven by a L{Clock}.
 """
 
 from __future__ import annotations
@@ -12,28 +12,44 @@ from twisted.internet.testing import Clock, MemoryReactorClock
 from twisted.logger import formatEvent, globalLogPublisher
 from twisted.trial.unittest import TestCase
 
-from harper.components.reload import SchemaWatcher
+from harper.components.reload import ApplicationWatcher, snapshot
 from harper.database.conditions import Condition, Query
 from harper.database.query import QueryExecutor, QueryStats
-from harper.errors import SchemaError
 from harper.service.root import HarperService
 from harper.service.tap import Options, build_service
-from tests.components.test_loader import runtime_config, start_runtime, write_tree
+from tests.components.test_lifecycle import greeting, start
+from tests.components.test_loader import write_tree
 
 SCHEMA = "type Dog @table @export {\n  id: ID @primaryKey\n  name: String\n}\n"
 WITH_AGE = "type Dog @table @export {\n  id: ID @primaryKey\n  name: String\n  age: Int @indexed\n}\n"
 
 
-class SchemaWatcherTests(TestCase):
+class SnapshotTests(TestCase):
     """
-    L{SchemaWatcher} reloads an application's tables when its schema file changes.
+    L{snapshot} identifies the version of every file of a folder.
+    """
+
+    def test_files(self) -> None:
+        """
+        Every file, in sub-folders too, is listed by relative path; caches are not.
+        """
+        folder = write_tree(self, {"a.py": "1", "web/b.html": "22", "__pycache__/a.pyc": "x", ".env": "A=1"})
+        found = snapshot(folder)
+        self.assertEqual(sorted(found), [".env", "a.py", os.path.join("web", "b.html")])
+        self.assertEqual(found["web/b.html"][1], 2)
+
+
+class ApplicationWatcherTests(TestCase):
+    """
+    L{ApplicationWatcher} reloads an application when one of its files changes.
     """
 
     def setUp(self) -> None:
-        self.folder = write_tree(self, {"schema.graphql": SCHEMA})
-        self.runtime = start_runtime(self, runtime_config(self, [self.folder]))
+        self.folder = write_tree(self, {"schema.graphql": SCHEMA, "resources.py": greeting("hello")})
+        self.applications = start(self, [self.folder])
+        self.runtime = self.applications.runtime
         self.clock = Clock()
-        self.watcher = SchemaWatcher(self.runtime, self.clock, interval=1.0)
+        self.watcher = ApplicationWatcher(self.applications, self.clock, interval=1.0)
         self.watcher.startService()
         self.addCleanup(self.watcher.stopService)
         table = self.runtime.resources[("data", "Dog")].table
@@ -45,12 +61,12 @@ class SchemaWatcherTests(TestCase):
         globalLogPublisher.addObserver(observer)
         self.addCleanup(globalLogPublisher.removeObserver, observer)
 
-    def edit(self, text: str) -> None:
+    def edit(self, name: str, text: str) -> None:
         """
-        Rewrite the schema file with C{text}, with a later modification time.
+        Rewrite file C{name} with C{text}, with a later modification time.
         """
-        path = os.path.join(self.folder, "schema.graphql")
-        before = os.stat(path).st_mtime_ns
+        path = os.path.join(self.folder, name)
+        before = os.stat(path).st_mtime_ns if os.path.exists(path) else 0
         with open(path, "w", encoding="utf-8") as stream:
             stream.write(text)
         os.utime(path, ns=(before + 10**9, before + 10**9))
@@ -66,13 +82,17 @@ class SchemaWatcherTests(TestCase):
         )
         return found, stats
 
-    def test_unchanged_schema_is_not_reloaded(self) -> None:
+    def greeting(self) -> dict:
+        resource, _ = self.runtime.registry.resolve("Greeting")
+        return resource.get(None, None)
+
+    def test_unchanged_files_are_not_reloaded(self) -> None:
         """
-        While the schema files keep their modification time, the tables are not replaced.
+        While the files keep their modification times, the application is not replaced.
         """
-        resource = self.runtime.resources[("data", "Dog")]
+        application = self.runtime.applications[0]
         self.clock.advance(5)
-        self.assertIs(self.runtime.resources[("data", "Dog")], resource)
+        self.assertIs(self.runtime.applications[0], application)
 
     def test_new_indexed_attribute(self) -> None:
         """
@@ -82,10 +102,9 @@ class SchemaWatcherTests(TestCase):
         """
         _, before = self.find_age(1)
         self.assertEqual(before.visited, 9)
-        self.edit(WITH_AGE)
+        self.edit("schema.graphql", WITH_AGE)
         self.clock.advance(1)
         resource = self.runtime.resources[("data", "Dog")]
-        self.assertIsNotNone(resource.definition.attribute("age"))
         self.assertIn("age", [a.name for a in resource.definition.indexed_attributes])
         found, stats = self.find_age(1)
         self.assertEqual(sorted(record["id"] for record in found), ["1", "4", "7"])
@@ -95,32 +114,71 @@ class SchemaWatcherTests(TestCase):
         self.assertIs(self.runtime.tables.Dog.resource, resource)
         self.assertEqual(self.errors, [])
 
-    def test_broken_schema_keeps_previous_version(self) -> None:
+    def test_python_module(self) -> None:
         """
-        A schema edit that does not parse is logged as an error naming the file, and the
-        previous tables keep serving; fixing the file then reloads it.
+        Editing a resource module serves the new code after the next poll.
+        """
+        self.edit("resources.py", greeting("bonjour"))
+        self.clock.advance(1)
+        self.assertEqual(self.greeting(), {"greeting": "bonjour"})
+
+    def test_new_file(self) -> None:
+        """
+        A new file matched by a plugin's glob is loaded.
+        """
+        self.edit("birds.graphql", "type Bird @table @export {\n  id: ID @primaryKey\n}\n")
+        self.clock.advance(1)
+        self.assertIn(("data", "Bird"), self.runtime.resources)
+
+    def test_broken_edits_keep_previous_version(self) -> None:
+        """
+        A schema that does not parse, or a module that does not compile, is logged as an
+        error naming the file, and the previous version keeps serving; fixing the file then
+        reloads it.
         """
         resource = self.runtime.resources[("data", "Dog")]
-        self.edit("type Dog @table {\n  id: ID @primaryKey\n  name: Strin\n")
+        self.edit("schema.graphql", "type Dog @table {\n  id: ID @primaryKey\n  name: Strin\n")
         self.clock.advance(1)
-        self.assertEqual(len(self.errors), 1)
+        self.edit("resources.py", "def broken(:\n")
+        self.clock.advance(1)
+        self.assertEqual(len(self.errors), 2)
         self.assertIn("schema.graphql", formatEvent(self.errors[0]))
+        self.assertIn("resources.py, line 1", formatEvent(self.errors[1]))
         self.assertIs(self.runtime.resources[("data", "Dog")], resource)
         self.assertIs(self.runtime.registry.resolve("Dog")[0], resource)
-        self.edit(WITH_AGE)
+        self.assertEqual(self.greeting(), {"greeting": "hello"})
+        self.edit("schema.graphql", WITH_AGE)
+        self.edit("resources.py", greeting("hi"))
         self.clock.advance(1)
         self.assertIsNot(self.runtime.resources[("data", "Dog")], resource)
-        self.assertEqual(len(self.errors), 1)
+        self.assertEqual(self.greeting(), {"greeting": "hi"})
+        self.assertEqual(len(self.errors), 2)
 
     def test_missing_file_keeps_previous_version(self) -> None:
         """
-        A schema file that disappears is reported as an error and the tables keep serving.
+        A deleted module that config.yaml needs is reported and the application keeps
+        serving.
         """
-        resource = self.runtime.resources[("data", "Dog")]
-        os.remove(os.path.join(self.folder, "schema.graphql"))
+        self.edit("config.yaml", "rest: true\ngraphqlSchema: true\nwsgi: {module: app.py}\n")
         self.clock.advance(1)
         self.assertEqual(len(self.errors), 1)
-        self.assertIs(self.runtime.resources[("data", "Dog")], resource)
+        self.assertIn("app.py", formatEvent(self.errors[0]))
+        self.assertEqual(self.greeting(), {"greeting": "hello"})
+
+    def test_new_application_watched(self) -> None:
+        """
+        An application loaded while the watcher runs is not reloaded on the next check, but
+        is when its files change.
+        """
+        other = write_tree(self, {"cat.graphql": "type Cat @table @export {\n  id: ID @primaryKey\n}\n"})
+        loaded = self.applications.load(other)
+        self.clock.advance(1)
+        self.assertIs(self.applications.find(other), loaded)
+        with open(os.path.join(other, "cat.graphql"), "a") as stream:
+            stream.write("type Bird @table @export {\n  id: ID @primaryKey\n}\n")
+        self.clock.advance(1)
+        self.assertIsNot(self.applications.find(other), loaded)
+        self.assertIn(("data", "Bird"), self.runtime.resources)
 
     def test_stop_ends_polling(self) -> None:
         """
@@ -130,32 +188,9 @@ class SchemaWatcherTests(TestCase):
         self.assertEqual(self.clock.getDelayedCalls(), [])
 
 
-class ReloadSchemaTests(TestCase):
-    """
-    L{Runtime.reload_schema} refuses a schema that would take another application's table or
-    export path.
-    """
-
-    def test_table_of_another_application(self) -> None:
-        """
-        Declaring a table another application owns raises L{SchemaError} naming both files,
-        and both applications' tables stay as they were.
-        """
-        first = write_tree(self, {"schema.graphql": SCHEMA})
-        second = write_tree(self, {"schema.graphql": "type Cat @table @export {\n  id: ID @primaryKey\n}\n"})
-        runtime = start_runtime(self, runtime_config(self, [first, second]))
-        dog = runtime.resources[("data", "Dog")]
-        application = runtime.applications[1]
-        with self.assertRaises(SchemaError) as raised:
-            runtime.reload_schema(application, [("other.graphql", SCHEMA)])
-        self.assertIn("also declared in", raised.exception.message)
-        self.assertIs(runtime.resources[("data", "Dog")], dog)
-        self.assertIn(("data", "Cat"), runtime.resources)
-
-
 class DevModeTests(TestCase):
     """
-    C{twistd harper --dev}: debug logging to standard output and a schema watcher.
+    C{twistd harper --dev}: debug logging to standard output and an application watcher.
     """
 
     def build(self, *arguments: str) -> tuple[str, HarperService]:
@@ -179,7 +214,7 @@ class DevModeTests(TestCase):
 
     def test_without_dev(self) -> None:
         """
-        Without C{--dev}, the configured log settings apply and no schema watcher runs.
+        Without C{--dev}, the configured log settings apply and no watcher runs.
         """
         _, harper = self.build()
         self.assertFalse(harper.dev)
@@ -187,28 +222,13 @@ class DevModeTests(TestCase):
 
     def test_watcher_started(self) -> None:
         """
-        A started dev-mode service polls the schema files on its reactor; an explicit
+        A started dev-mode service polls the application files on its reactor; an explicit
         C{--set} overrides what C{--dev} implies.
         """
         _, harper = self.build("--dev", "--set", "logging.level=info")
         self.assertEqual(harper.config.logging.level, "info")
         harper.startService()
         self.addCleanup(harper.stopService)
-        [watcher] = [child for child in harper if isinstance(child, SchemaWatcher)]
+        [watcher] = [child for child in harper if isinstance(child, ApplicationWatcher)]
         self.assertTrue(watcher.running)
         self.assertIs(watcher.clock, self.reactor)
-
-    def test_export_path_taken(self) -> None:
-        """
-        Exporting a table at a path another application already serves raises
-        L{SchemaError} before anything changes.
-        """
-        first = write_tree(self, {"schema.graphql": SCHEMA})
-        second = write_tree(self, {"schema.graphql": "type Cat @table @export {\n  id: ID @primaryKey\n}\n"})
-        runtime = start_runtime(self, runtime_config(self, [first, second]))
-        cat = runtime.resources[("data", "Cat")]
-        renamed = "type Cat @table(table: \"Kitten\") @export(name: \"Dog\") {\n  id: ID @primaryKey\n}\n"
-        with self.assertRaises(SchemaError) as raised:
-            runtime.reload_schema(runtime.applications[1], [("cat.graphql", renamed)])
-        self.assertIn("/Dog, which is already served", raised.exception.message)
-        self.assertIs(runtime.registry.resolve("Cat")[0], cat)

@@ -99,6 +99,7 @@ class Client:
     reactor's thread pool, so tests yield Deferreds.
 
     :ivar messages: (topic, payload, qos, retain, properties) of every message received.
+    :ivar arrivals: the C{time.monotonic()} at which each of them arrived.
     """
 
     def __init__(self, case: TestCase, port: int, client_id: str, version: int = V5,
@@ -110,6 +111,7 @@ class Client:
         if username is not None:
             self.client.username_pw_set(username, password)
         self.messages: list[tuple[str, bytes, int, bool, Any]] = []
+        self.arrivals: list[float] = []
         self.connack: Optional[tuple[Any, Any, Any]] = None
         self.disconnected = threading.Event()
         self.subacks: list[Any] = []
@@ -124,6 +126,7 @@ class Client:
 
     def _on_message(self, client: Any, userdata: Any, message: Any) -> None:
         with self._lock:
+            self.arrivals.append(time.monotonic())
             self.messages.append((message.topic, message.payload, message.qos, bool(message.retain),
                                   getattr(message, "properties", None)))
 

@@ -23,6 +23,7 @@ from harper.mqtt.packets import (
 from harper.mqtt.properties import Properties
 from harper.mqtt.reasons import outcome_for
 from harper.pubsub.payloads import UnsupportedContentType
+from harper.workers.bus import Broadcast, Broadcasts, decode_frame, encode_broadcast
 from tests.mqtt.wire import Wire
 
 
@@ -222,3 +223,71 @@ class ReasonCodeTests(TestCase):
         for error, code in cases:
             self.assertEqual(outcome_for(error).code, code, error)
         self.assertNotIn("secret", outcome_for(RuntimeError("secret detail")).reason)
+
+
+class _Linked(Broadcasts):
+    """
+    Broadcasts that reach another worker's L{Broadcasts} at once, through the bus's codec.
+    """
+
+    other: Broadcasts
+
+    def send(self, kind: str, body: object) -> None:
+        self.other.received(decode_frame(encode_broadcast(Broadcast(kind, body))))
+
+
+class WorkerPeerTests(TestCase):
+    """
+    The brokers of two worker processes exchange the messages of plain topics.
+    """
+
+    def setUp(self) -> None:
+        self.a, self.b = Wire(), Wire()
+        links = _Linked(), _Linked()
+        links[0].other, links[1].other = links[1], links[0]
+        self.leave = self.a.broker.join(links[0])
+        self.b.broker.join(links[1])
+
+    def test_messages_cross(self) -> None:
+        """
+        A subscriber on one broker gets a message published on the other, once, with its QoS,
+        properties and sender (No Local holds across workers).
+        """
+        subscriber = self.b.subscriber("sub", "news/#", qos=1)
+        publisher = self.a.client("pub")
+        publisher.send(Publish("news/1", b"hi", 1, False, packet_id=5,
+                               properties=Properties(user_properties=[("k", "v")])))
+        [message] = subscriber.received()
+        self.assertEqual((message.topic, message.payload, message.qos, message.retain),
+                         ("news/1", b"hi", 1, False))
+        self.assertEqual(message.properties.user_properties, (("k", "v"),))
+        self.assertEqual(publisher.received()[0].reason_code, ReasonCode.SUCCESS)
+        echo = self.b.client("pub2")
+        _subscribe(echo, ("news/#", SubscriptionOptions(0, no_local=True)))
+        self.a.client("pub2").send(Publish("news/2", b"own"))
+        self.assertEqual(echo.received(), [])
+
+    def test_retained_cross(self) -> None:
+        """
+        A retained message published on one broker is kept by the other (in memory: the first
+        stored it) for its new subscribers; an empty one clears it there too.
+        """
+        publisher = self.a.client("pub")
+        publisher.send(Publish("state", b"on", 0, True))
+        _, retained = _subscribe(self.b.client("late"), ("state", SubscriptionOptions(0)))
+        self.assertEqual((retained.topic, retained.payload, retained.retain),
+                         ("state", b"on", True))
+        publisher.send(Publish("state", b"", 0, True))
+        self.assertEqual(len(self.b.broker.retained), 0)
+
+    def test_leave(self) -> None:
+        """
+        After leaving, a broker neither sends nor receives.
+        """
+        self.leave()
+        subscriber = self.b.subscriber("sub", "t")
+        self.a.client("pub").send(Publish("t", b"x"))
+        self.assertEqual(subscriber.received(), [])
+        there = self.a.subscriber("there", "t")
+        self.b.client("pub").send(Publish("t", b"x"))
+        self.assertEqual(there.received(), [])

@@ -153,6 +153,29 @@ class ResourceTopicTests(TestCase):
         self.assertEqual(stored, {"id": 3, "name": "Rex"})
 
     @defer.inlineCallbacks
+    def test_no_local_resource_writes(self) -> None:
+        """
+        A client subscribed to C{Dog/#} with No Local does not get back the change its own
+        retained PUBLISH made, nor its own message to a record (MQTT-3.8.3-3); a subscriber
+        without the option gets both, and the client still gets other writers' changes.
+        """
+        quiet = Client(self, self.port, "quiet", V5, "admin")
+        echo = Client(self, self.port, "echo", V5, "admin")
+        yield quiet.connect()
+        yield echo.connect()
+        yield quiet.subscribe("Dog/#", noLocal=True)
+        yield echo.subscribe("Dog/#")
+        yield quiet.publish("Dog/4", b'{"name": "Own"}', 1, retain=True)
+        yield quiet.publish("Dog/4", b'{"bark": true}', 1)
+        yield self.dogs.put(5, {"name": "Other"})
+        messages = yield quiet.wait_for(1)
+        self.assertEqual(messages[0][:2], ("Dog/5", b'{"name":"Other","id":5}'))
+        messages = yield echo.wait_for(3)
+        self.assertEqual([m[0] for m in messages], ["Dog/4", "Dog/4", "Dog/5"])
+        yield pause()
+        self.assertEqual(len(quiet.messages), 1)
+
+    @defer.inlineCallbacks
     def test_cbor_content_type(self) -> None:
         """
         An MQTT 5 payload whose content type is CBOR is decoded as CBOR.

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 from typing import Any, Optional
 
+import attr
 import treq
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred
@@ -16,6 +18,8 @@ from twisted.web.client import HTTPConnectionPool
 
 from harper.components.application import Application
 from harper.components.config import config_from_string
+from harper.components.lifecycle import Applications
+from harper.components.loader import discover_plugins
 from harper.components.runtime import ApplicationTables, Runtime
 from harper.http.site import make_site
 from harper.operations.api import OperationsAPI, default_operations
@@ -69,19 +73,34 @@ class OperationsCase(TestCase):
 
     :ivar runtime: the started runtime.
     :ivar url: the API's URL.
+    :ivar config_file: the file the configuration was read from.
     """
 
     config_text = "storage: {threadPoolSize: 2}\n"
 
     def setUp(self) -> Deferred:
-        config = config_from_string(self.config_text, root=self.mktemp(), environ={})
-        planned = [ApplicationTables(Application(".", config), parse_schema([("kennel.graphql", SCHEMA)]))]
+        # The configuration comes from a file under the root, which set_configuration changes.
+        root = os.path.abspath(self.mktemp())
+        os.makedirs(root)
+        self.config_file = os.path.join(root, "harper.yaml")
+        with open(self.config_file, "w", encoding="utf-8") as stream:
+            stream.write(self.config_text)
+        config = config_from_string(self.config_text, self.config_file, root=root, environ={})
+        # A real folder holding the schema, so that reloading the application (restart) finds it.
+        folder = os.path.abspath(self.mktemp())
+        os.makedirs(folder)
+        source = os.path.join(folder, "kennel.graphql")
+        with open(source, "w", encoding="utf-8") as stream:
+            stream.write(SCHEMA)
+        planned = [ApplicationTables(Application(folder, config), parse_schema([(source, SCHEMA)]))]
         self.runtime = Runtime(config, planned, reactor)
         self.runtime.start()
         self.addCleanup(self.runtime.stop)
         self.access = self.runtime.access
         self.access.users.passwords = fast_passwords()
-        api = OperationsAPI(OperationScope.of_runtime(self.runtime, reactor), default_operations(), 1 << 20)
+        applications = Applications(self.runtime, discover_plugins(()))
+        scope = attr.evolve(OperationScope.of_runtime(self.runtime, reactor), applications=applications)
+        api = OperationsAPI(scope, default_operations(), 1 << 20)
         port = reactor.listenTCP(0, make_site(api.resource()), interface="127.0.0.1")
         self.addCleanup(port.stopListening)
         self.url = f"http://127.0.0.1:{port.getHost().port}/"

@@ -102,9 +102,18 @@ class RequestTests(OperationsCase):
             "update", "upsert", "delete", "search_by_id", "search_by_hash", "search_by_value",
             "search_by_conditions", "add_user", "alter_user", "drop_user", "list_users",
             "user_info", "add_role", "alter_role", "drop_role", "list_roles",
-            "create_authentication_tokens", "refresh_operation_token", "system_information",
+            "create_authentication_tokens", "refresh_operation_token", "login", "logout",
+            "system_information",
             "get_configuration", "sql", "csv_data_load", "csv_file_load", "get_job",
-            "search_jobs_by_start_date",
+            "search_jobs_by_start_date", "create_database", "create_schema", "drop_database",
+            "drop_schema", "create_table", "drop_table", "create_attribute", "drop_attribute",
+            "set_configuration", "read_log", "get_analytics", "list_metrics",
+            "get_components", "get_component_file", "set_component_file", "add_component",
+            "deploy_component", "drop_component", "restart", "restart_service",
+            "read_audit_log", "read_transaction_log", "delete_audit_logs_before",
+            "delete_transaction_logs_before",
+            "add_node", "set_node", "update_node", "remove_node", "cluster_status",
+            "cluster_set_routes", "cluster_get_routes", "cluster_delete_routes",
         }
         self.assertEqual(set(default_operations().names()), expected)
 

@@ -64,12 +64,7 @@ def http_root(runtime: Runtime) -> HarperRoot:
     """
     The HTTP root the daemon builds: REST, and every application's web mounts.
     """
-    mounts = [
-        (application.export_path(url_path), resource)
-        for application in runtime.applications
-        for url_path, resource in application.http_resources
-    ]
-    return HarperRoot(rest_api(runtime), mounts)
+    return HarperRoot(rest_api(runtime), runtime.http_mounts())
 
 
 def basic(username: str, password: str) -> dict[str, str]:
@@ -93,10 +88,6 @@ class PluginTestCase(TestCase):
     def setUp(self):
         self.folder = write_tree(self, {"schema.graphql": SCHEMA, **self.files})
         self.runtime = start_runtime(self, config_for(self, self.folder))
-        for application in self.runtime.applications:
-            for _, resource in application.http_resources:
-                if hasattr(resource, "stop"):
-                    self.addCleanup(resource.stop)
         tables = self.runtime.tables
         for breed in BREEDS:
             yield tables.Breed.put(breed["id"], breed)

@@ -5,15 +5,9 @@ temporary folder, with a L{ReplicationCluster} listening on a free loopback port
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import os
 from typing import Any, Callable, Optional, Sequence
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred, inlineCallbacks
 from twisted.internet.task import deferLater
@@ -42,9 +36,6 @@ type Local @table(replicate: false) @export {
   text: String
 }
 """
-
-#: The address every test node listens on.
-LOOPBACK = ipaddress.ip_address("127.0.0.1")
 
 #: How long a condition may take to become true before a test fails.
 DEADLINE = 15.0
@@ -234,35 +225,3 @@ def local_replica(
     replica = Replica(node, runner, {("data", "Dog"): table})
     replica.start_recording()
     return replica, table
-
-
-def self_signed_certificate(case: TestCase) -> tuple[str, str]:
-    """
-    Write a self-signed certificate for 127.0.0.1 and its key into a temporary folder of
-    C{case}; return their paths.
-    """
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(LOOPBACK)]), False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
-        .sign(key, hashes.SHA256())
-    )
-    folder = os.path.abspath(case.mktemp())
-    os.makedirs(folder)
-    paths = os.path.join(folder, "cert.pem"), os.path.join(folder, "key.pem")
-    with open(paths[0], "wb") as stream:
-        stream.write(certificate.public_bytes(serialization.Encoding.PEM))
-    with open(paths[1], "wb") as stream:
-        stream.write(key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        ))
-    return paths

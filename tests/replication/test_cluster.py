@@ -13,9 +13,8 @@ from harper.errors import InvalidInput, NotFound
 from harper.replication.log import replication_state
 from harper.resources.context import RequestContext
 from harper.resources.target import RequestTarget
-from harper.replication.settings import Route
 from tests.replication.helpers import (
-    Node, connected, converged, eventually, heal, partition, self_signed_certificate,
+    Node, connected, converged, eventually, heal, partition,
 )
 
 
@@ -402,7 +401,7 @@ class RuntimeRouteTests(TestCase):
 
 class SecurityTests(TestCase):
     """
-    The cluster user, and TLS.
+    The cluster user (TLS and certificate identity: L{tests.replication.test_tls}).
     """
 
     @inlineCallbacks
@@ -422,23 +421,6 @@ class SecurityTests(TestCase):
         [link] = intruder.cluster.links()
         self.assertEqual((link.connected, intruder.record("rex")), (False, None))
         self.assertNotIn("node-x", [c["name"] for c in a.cluster.cluster_status()["connections"]])
-
-    @inlineCallbacks
-    def test_tls(self) -> None:
-        """
-        Nodes with a certificate serve C{wss://} and replicate over it, verifying the peer's
-        certificate.
-        """
-        certificate, key = self_signed_certificate(self)
-        options = dict(certificate=certificate, private_key=key, certificate_authority=certificate)
-        a, b = Node(self, "node-a", **options), Node(self, "node-b", **options)
-        yield a.start()
-        yield b.start([Route(f"wss://127.0.0.1:{a.port}")])
-        yield eventually(connected(a, b))
-        self.assertTrue(b.cluster.url.startswith("wss://"))
-        yield a.tables.Dog.put("rex", {"name": "Rex"})
-        yield b.tables.Dog.put("fido", {"name": "Fido"})
-        yield eventually(lambda: len(a.records()) == len(b.records()) == 2)
 
 
 class UpkeepTests(TestCase):

@@ -11,7 +11,10 @@ from twisted.internet.testing import StringTransport
 from twisted.trial.unittest import TestCase
 
 from harper.database.events import PATCH, PUT, ChangeEvent, ChangeFeed
-from harper.workers.bus import READY, EventRelay, WorkerChannel, decode_event, encode_event
+from harper.workers.bus import (
+    READY, Broadcast, Broadcasts, EventRelay, WorkerChannel, decode_event, decode_frame,
+    encode_broadcast, encode_event,
+)
 
 EVENT = ChangeEvent(
     "data", "Dog", "rex", PATCH,
@@ -123,6 +126,80 @@ class WorkerChannelTests(TestCase):
         self.transport.clear()
         self.feed.emit([EVENT])
         self.assertEqual((self.lost, self.transport.value()), ([True], b""))
+
+
+class BroadcastTests(TestCase):
+    """
+    L{Broadcasts} over a L{WorkerChannel}: what a worker sends its peers besides events.
+    """
+
+    def setUp(self) -> None:
+        self.feed = ChangeFeed()
+        self.seen: list[ChangeEvent] = []
+        self.feed.listen(self.seen.append)
+        self.broadcasts = Broadcasts()
+        self.received: list = []
+        self.stop = self.broadcasts.listen("mqtt.message", self.received.append)
+        self.channel = WorkerChannel(self.feed, lambda: None, self.broadcasts)
+        self.transport = StringTransport()
+
+    def test_not_connected(self) -> None:
+        """
+        Before the bus is connected, a broadcast goes nowhere.
+        """
+        self.broadcasts.send("mqtt.message", {"topic": "t"})
+        self.channel.makeConnection(self.transport)
+        self.assertEqual(frames(self.transport), [READY])
+
+    def test_send(self) -> None:
+        """
+        A broadcast is one frame on the bus, which decodes as a L{Broadcast}, not an event.
+        """
+        self.channel.makeConnection(self.transport)
+        self.broadcasts.send("mqtt.message", {"topic": "t", "payload": b"\x00"})
+        frame = frames(self.transport)[1]
+        self.assertEqual(decode_frame(frame),
+                         Broadcast("mqtt.message", {"topic": "t", "payload": b"\x00"}))
+        with self.assertRaises(ValueError):
+            decode_event(frame)
+
+    def test_receive(self) -> None:
+        """
+        A broadcast from another worker reaches the receiver of its kind, not the change feed;
+        one of a kind nobody listens to (or after the listener stopped) is dropped.
+        """
+        self.channel.makeConnection(self.transport)
+        self.channel.dataReceived(prefixed(encode_broadcast(Broadcast("mqtt.message", [1]))))
+        self.channel.dataReceived(prefixed(encode_broadcast(Broadcast("other", [2]))))
+        self.stop()
+        self.channel.dataReceived(prefixed(encode_broadcast(Broadcast("mqtt.message", [3]))))
+        self.channel.dataReceived(prefixed(encode_event(EVENT)))
+        self.assertEqual((self.received, self.seen), ([[1]], [EVENT]))
+
+    def test_failing_receiver(self) -> None:
+        """
+        A receiver that raises is logged; the next broadcast still arrives.
+        """
+        def fail(body: object) -> None:
+            self.received.append(body)
+            raise RuntimeError("boom")
+
+        self.broadcasts.listen("mqtt.message", fail)
+        self.channel.makeConnection(self.transport)
+        for body in (1, 2):
+            self.channel.dataReceived(prefixed(encode_broadcast(Broadcast("mqtt.message", body))))
+        self.assertEqual(self.received, [1, 2])
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 2)
+
+    def test_lost(self) -> None:
+        """
+        Once the bus is gone, broadcasts go nowhere.
+        """
+        self.channel.makeConnection(self.transport)
+        self.channel.connectionLost(None)
+        self.transport.clear()
+        self.broadcasts.send("mqtt.message", 1)
+        self.assertEqual(self.transport.value(), b"")
 
 
 class EventRelayTests(TestCase):

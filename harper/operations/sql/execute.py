@@ -151,7 +151,8 @@ class Statement:
     def _scan(self, alias: str, query: Query, context: RequestContext) -> Iterable[dict]:
         resource = self.resources[alias]
         executor = QueryExecutor(context.transaction, resource.table, resource.related, self.stats)
-        return executor.run(typed_query(query, resource.definition))
+        records = executor.run(typed_query(query, resource.definition))
+        return (resource.visible(record, context) for record in records)
 
     def _select(self, plan: SelectPlan, context: RequestContext) -> list[dict]:
         if plan.join is None and not plan.grouped:

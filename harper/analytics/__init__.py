@@ -1,0 +1,4 @@
+"""
+Request metrics: what the transports record per request and the system table they are
+aggregated into.
+"""
