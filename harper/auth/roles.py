@@ -51,6 +51,14 @@ class TableAccess:
         attributes = self.attributes
         return attributes is None or name == primary_key or "read" in attributes.get(name, ())
 
+    def may_know(self, name: str, primary_key: str) -> bool:
+        """
+        Whether the role may see that attribute C{name} exists (in a table's description):
+        it may read, insert or update it (the primary key always), as in Harper.
+        """
+        attributes = self.attributes
+        return attributes is None or name == primary_key or bool(attributes.get(name))
+
     def visible(self, record: Any, primary_key: str) -> Any:
         """
         C{record} as the role may see it: without the attributes it may not read (the
@@ -63,6 +71,15 @@ class TableAccess:
             name: value for name, value in record.items()
             if name == primary_key or "read" in attributes.get(name, ())
         }
+
+    def locked(self, stored: Optional[Mapping[str, Any]], primary_key: str) -> dict[str, Any]:
+        """
+        The attributes of the C{stored} record (C{None}: none yet) the role may not update,
+        with their values: a replacement by the role keeps them.
+        """
+        if stored is None:
+            return {}
+        return {name: stored[name] for name in self.refused_attributes("update", stored, primary_key)}
 
     def refused_attributes(self, verb: str, names: Any, primary_key: str) -> list[str]:
         """

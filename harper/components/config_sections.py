@@ -17,6 +17,7 @@ import attr
 from harper.components import config_checks as checks
 from harper.components.config_schema import section, setting
 from harper.components.config_storage import resolved_storage_uri, storage_uri
+from harper.database.storage import DEFAULT_CACHE_SIZE, DEFAULT_CACHE_SIZE_BYTES
 
 #: The words that C{logging.level} accepts, from the most verbose.
 LOG_LEVELS = ("trace", "debug", "info", "warn", "error", "fatal", "notify")
@@ -167,6 +168,9 @@ class StorageConfig:
     :ivar group_commit: whether writes arriving together are committed together.
     :ivar transaction_retries: how often a conflicting transaction is retried.
     :ivar thread_pool_size: threads that run transactions.
+    :ivar cache_size: objects each database connection keeps in its cache.
+    :ivar cache_size_bytes: estimated bytes of object state each database connection keeps in
+        its cache (0: bounded by C{cache_size} only).
     :ivar file_path: the absolute database file of a C{file:} URI, C{None} for other schemes.
     """
 
@@ -174,6 +178,8 @@ class StorageConfig:
     group_commit: bool = setting(True, checks.boolean)
     transaction_retries: int = setting(10, checks.integer(0))
     thread_pool_size: int = setting(10, checks.integer(1))
+    cache_size: int = setting(DEFAULT_CACHE_SIZE, checks.integer(1))
+    cache_size_bytes: int = setting(DEFAULT_CACHE_SIZE_BYTES, checks.integer(0))
     file_path: Optional[str] = None
 
 

@@ -133,7 +133,10 @@ class Runtime:
         storage = self.config.storage
         # Besides one connection per pool thread: the writer's, and the reactor thread's
         # read snapshot and blocking connection.
-        self.db = open_database(storage.uri, self.config.root_path, pool_size=storage.thread_pool_size + 4)
+        self.db = open_database(
+            storage.uri, self.config.root_path, cache_size=storage.cache_size,
+            cache_size_bytes=storage.cache_size_bytes, pool_size=storage.thread_pool_size + 4,
+        )
         self._pool = ThreadPool(minthreads=1, maxthreads=storage.thread_pool_size, name="harper-db")
         self._pool.start()
         self.runner = TransactionRunner(self.db, self.reactor, self._pool, self.feed, storage.transaction_retries)

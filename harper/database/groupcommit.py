@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from typing import Any, Callable, Optional
 
 from twisted.internet.defer import Deferred
@@ -26,6 +27,7 @@ from twisted.python.failure import Failure
 from twisted.python.threadable import isInIOThread
 from ZODB.POSException import ConflictError
 
+from harper.database.backoff import conflict_pause
 from harper.database.transaction import Transaction, TransactionRunner
 from harper.errors import TransactionConflict
 
@@ -148,6 +150,7 @@ class GroupCommitter:
                 if conflicts > retries:
                     self._fail_all(pending, Failure(TransactionConflict("the writes kept conflicting with other writers")))
                     return
+                time.sleep(conflict_pause(conflicts))
                 continue
             except BaseException:
                 manager.abort()

@@ -19,6 +19,14 @@ from ZODB.MappingStorage import MappingStorage
 
 StorageOpener = Callable[[str, str], object]
 
+#: Objects each connection's cache keeps (C{storage.cacheSize}).
+DEFAULT_CACHE_SIZE = 100_000
+
+#: Estimated bytes of object state each connection's cache keeps (C{storage.cacheSizeBytes}):
+#: the objects a commit writes stay in the writing connection's cache, so without a byte bound
+#: the writer keeps every audit entry it wrote until the object count is reached.
+DEFAULT_CACHE_SIZE_BYTES = 8 * 1024 * 1024
+
 _openers: dict[str, StorageOpener] = {}
 
 # Backends whose modules register their openers when imported, imported only when used.
@@ -61,13 +69,23 @@ register_storage_opener("file", _open_file)
 register_storage_opener("memory", _open_memory)
 
 
-def open_database(uri: str, root_path: str, *, cache_size: int = 100_000, pool_size: int = 10) -> ZODB.DB:
+def open_database(
+    uri: str,
+    root_path: str,
+    *,
+    cache_size: int = DEFAULT_CACHE_SIZE,
+    cache_size_bytes: int = DEFAULT_CACHE_SIZE_BYTES,
+    pool_size: int = 10,
+) -> ZODB.DB:
     """
     Open the storage named by C{uri} and return a ZODB database over it.
 
     :param uri: C{file:}, C{file:path.fs}, C{memory:} or a registered scheme.
     :param root_path: the data folder that relative paths are resolved against.
     :param cache_size: objects each connection keeps in its cache.
+    :param cache_size_bytes: the estimated size (pickled state) of the objects each
+        connection keeps in its cache; 0 for no bound but C{cache_size}. ZODB turns the least
+        recently used objects back into ghosts after every transaction until both bounds hold.
     :param pool_size: connections expected to be open at once (one per worker thread).
     """
     scheme = urlsplit(uri).scheme or uri.rstrip(":")
@@ -76,4 +94,7 @@ def open_database(uri: str, root_path: str, *, cache_size: int = 100_000, pool_s
     opener = _openers.get(scheme)
     if opener is None:
         raise ValueError(f"unsupported storage scheme {scheme!r}")
-    return ZODB.DB(opener(uri, root_path), cache_size=cache_size, pool_size=pool_size)
+    return ZODB.DB(
+        opener(uri, root_path), cache_size=cache_size, cache_size_bytes=cache_size_bytes,
+        pool_size=pool_size,
+    )

@@ -29,6 +29,7 @@ from twisted.python.threadpool import ThreadPool
 from ZODB.mvccadapter import MVCCAdapterInstance
 from ZODB.POSException import ConflictError
 
+from harper.database.backoff import conflict_pause
 from harper.database.events import ChangeEvent, ChangeFeed
 from harper.errors import TransactionConflict
 
@@ -420,6 +421,7 @@ class TransactionRunner:
             except ConflictError:
                 manager.abort()
                 self._log.debug("conflict on attempt {attempt}, retrying", attempt=attempt)
+                time.sleep(conflict_pause(attempt))
                 continue
             except BaseException:
                 manager.abort()

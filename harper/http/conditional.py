@@ -8,16 +8,18 @@ value of a request.
 from __future__ import annotations
 
 import base64
+import functools
 import struct
 from typing import Optional
 
 from twisted.web.http import datetimeToString
 
 
+@functools.lru_cache(maxsize=4096)
 def etag(version: float) -> str:
     """
     The quoted entity tag of a record written at C{version} (epoch ms): the 8 bytes of the
-    float in URL-safe base64.
+    float in URL-safe base64 (remembered for the versions read most recently).
     """
     return '"' + base64.urlsafe_b64encode(struct.pack(">d", version)).rstrip(b"=").decode("ascii") + '"'
 

@@ -240,8 +240,10 @@ class RestAPI(resource.Resource):
         """
         For a write with C{X-Replicate-To}: the function waiting for the confirmations.
         """
+        if exchange.method in _READS:
+            return None
         header = exchange.request.getHeader("x-replicate-to")
-        if header is None or exchange.method in _READS:
+        if header is None:
             return None
         if self._confirm_replication is None:
             raise InvalidInput("X-Replicate-To: this node does not replicate (replication.hostname is not set)")

@@ -39,6 +39,17 @@ class HarperRoot(resource.Resource):
         self._mounts = sorted(((tuple(p.split("/")) if p else (), r) for p, r in mounts), key=lambda m: -len(m[0]))
 
     def getChildWithDefault(self, name: bytes, request: server.Request) -> Any:
+        if self._mounts:
+            static = self._mounted(name, request)
+            if static is not None:
+                return static
+        request.postpath.insert(0, request.prepath.pop())
+        return self._rest
+
+    def _mounted(self, name: bytes, request: server.Request) -> Any:
+        """
+        The static resource of the mount serving C{name}/C{request.postpath}, or C{None}.
+        """
         segments = tuple(s.decode("utf-8", "replace") for s in [name] + request.postpath)
         for prefix, static in self._mounts:
             if not prefix:
@@ -48,8 +59,7 @@ class HarperRoot(resource.Resource):
                 for _ in range(len(prefix) - 1):
                     request.prepath.append(request.postpath.pop(0))
                 return static
-        request.postpath.insert(0, request.prepath.pop())
-        return self._rest
+        return None
 
     def render(self, request: server.Request) -> Any:
         return self._rest.render(request)

@@ -11,7 +11,9 @@ persistent session changes are acknowledged only once committed.
 In a daemon with worker processes, each worker runs a broker; messages to plain topics go to
 the other workers' brokers over the bus (L{Broker.join}), which deliver them to their clients
 (and keep the retained ones in memory: the publishing worker stored them). Resource changes
-need nothing more: they reach every worker's change feed.
+need nothing more: they reach every worker's change feed. Persistent sessions follow their
+clients from worker to worker (L{harper.mqtt.handover}): a client that resumes its session
+gets it as stored, read at its CONNECT by the worker that accepted it.
 """
 
 from __future__ import annotations
@@ -25,14 +27,17 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
 from harper.errors import InvalidInput
+from harper.mqtt.handover import GONE, OFFLINE, ONLINE, SessionHandover
 from harper.mqtt.inbound import ProtocolViolation
 from harper.mqtt.mapping import ResourceTopics
 from harper.mqtt.message import Delivery, Message
+from harper.mqtt.ordering import OrderedWrites
 from harper.mqtt.packets import ReasonCode, RetainHandling, Will
 from harper.mqtt.peers import PeerBrokers
 from harper.mqtt.reasons import SUCCESS, Outcome, outcome_for
 from harper.mqtt.retained import RetainedMessages
 from harper.mqtt.session import SessionSettings
+from harper.mqtt.shares import ShareOwners
 from harper.mqtt.state import NEVER_EXPIRES, SessionState, Subscription
 from harper.mqtt.store import MemoryStore, logged
 from harper.mqtt.wills import FindUser, Wills
@@ -92,6 +97,11 @@ class Broker:
         self._expiries: dict[str, Any] = {}
         self._stopping = False
         self._peers: Optional[PeerBrokers] = None
+        self._handover: Optional[SessionHandover] = None
+        self._holders: dict[str, str] = {}
+        self._arriving: set[str] = set()
+        self._writes = OrderedWrites()
+        self.shares = ShareOwners(clock)
 
     # -- life ------------------------------------------------------------------------------
 
@@ -105,7 +115,7 @@ class Broker:
         for state in sessions:
             self._adopt(state)
             for topic_filter in state.subscriptions:
-                self.hub.subscribe(topic_filter, state)
+                self.hub.subscribe(topic_filter, self.shares.member(topic_filter, state))
             self._stored.add(state.client_id)
             self._schedule_expiry(state)
         wills = self.store.load_wills()
@@ -132,16 +142,23 @@ class Broker:
 
     def join(self, broadcasts: Any) -> Callable[[], None]:
         """
-        Exchange the messages of plain topics with the brokers of the other worker processes.
+        Exchange the messages of plain topics with the brokers of the other worker processes,
+        and hand sessions over with them.
 
         :param broadcasts: the worker's L{harper.workers.bus.Broadcasts}.
         :return: a function that stops the exchange.
         """
         peers = self._peers = PeerBrokers(broadcasts, self._peer_published)
+        handover = self._handover = SessionHandover(broadcasts, self.clock, self._announced,
+                                                    self._release)
+        leave_shares = self.shares.join(broadcasts, handover.worker)
 
         def leave() -> None:
             self._peers = None
+            self._handover = None
             peers.close()
+            handover.close()
+            leave_shares()
 
         return leave
 
@@ -198,16 +215,76 @@ class Broker:
             lambda user: Verdict(user=user) if user is not None and user.active else refused
         )
 
-    def open_session(self, session: Any, client_id: str, clean_start: bool, expiry: int) -> tuple[SessionState, bool]:
+    def open_session(self, session: Any, client_id: str, clean_start: bool,
+                     expiry: int) -> Deferred:
         """
         Attach a connected client to its session: take it over from another connection
-        (MQTT-3.1.4-3), start a new one or resume the stored one.
+        (MQTT-3.1.4-3), start a new one or resume the stored one; fires with the session
+        state and whether it existed (Session Present).
 
-        :return: the session state, and whether it existed (Session Present).
+        With other workers, the connection another worker holds is taken over first, and a
+        resumed session is read from the store as committed now.
         """
+        if self._handover is None:
+            return succeed(self._attach(session, client_id, clean_start, expiry))
+        return Deferred.fromCoroutine(self._open_shared(session, client_id, clean_start, expiry))
+
+    async def _open_shared(self, session: Any, client_id: str, clean_start: bool,
+                           expiry: int) -> tuple[SessionState, bool]:
         existing = self.sessions.get(client_id)
         if existing is not None and existing.connection is not None:
-            existing.connection.disconnect(ReasonCode.SESSION_TAKEN_OVER, "another connection took over the session")
+            self._take_over(existing)
+        holder = self._holders.get(client_id)
+        if holder is not None and self._handover is not None:
+            await self._handover.take_over(client_id, holder)
+        dormant = self.sessions.get(client_id)
+        if dormant is not None and dormant.connection is None:
+            # From here on, what reaches the session waits in memory, next to the stored queue.
+            dormant.on_queued = None
+            dormant.queue.clear()
+        self._arriving.add(client_id)
+        try:
+            await self._writes.written(client_id)
+            if clean_start:
+                self._forget(client_id)
+            else:
+                stored = await self.store.load_session(client_id, self.settings.max_queued)
+                if stored is not None:
+                    self._resume_stored(stored)
+        finally:
+            self._arriving.discard(client_id)
+        opened = self._attach(session, client_id, clean_start, expiry)
+        if self._handover is not None:
+            self._handover.announce(ONLINE, client_id)
+        return opened
+
+    def _resume_stored(self, stored: SessionState) -> None:
+        current = self.sessions.get(stored.client_id)
+        if current is not None and current.connection is not None:
+            return
+        if current is not None:
+            self._drop(current)
+            queued = {d.message.key for d in stored.queue if d.message.key is not None}
+            for delivery in current.queue:
+                if delivery.message.key is None or delivery.message.key not in queued:
+                    stored.keep(delivery)
+        self._keep(stored)
+
+    def _keep(self, state: SessionState) -> None:
+        self._adopt(state)
+        for topic_filter in state.subscriptions:
+            self.hub.subscribe(topic_filter, self.shares.member(topic_filter, state))
+        self._stored.add(state.client_id)
+
+    def _take_over(self, state: SessionState) -> None:
+        state.connection.disconnect(ReasonCode.SESSION_TAKEN_OVER,
+                                    "another connection took over the session")
+
+    def _attach(self, session: Any, client_id: str, clean_start: bool,
+                expiry: int) -> tuple[SessionState, bool]:
+        existing = self.sessions.get(client_id)
+        if existing is not None and existing.connection is not None:
+            self._take_over(existing)
             existing = self.sessions.get(client_id)
         self.wills.cancel(client_id)
         self._cancel(self._expiries, client_id)
@@ -219,6 +296,7 @@ class Broker:
         state.expiry_interval = expiry
         state.connection = session
         state.disconnected_at = None
+        self.shares.changed()
         state.readable = self.resources.reader(session.user) if self.resources else state.readable
         if not state.persistent and client_id in self._stored:
             self._forget(client_id)
@@ -236,12 +314,60 @@ class Broker:
             return
         state.connection = None
         state.disconnected_at = self.clock.seconds()
+        self.shares.changed()
         if not state.persistent:
             self._discard(state)
+            self._announce(GONE, state.client_id)
             return
         if not self._stopping:
             self._schedule_expiry(state)
-            self._save(state)
+            self._save(state).addCallback(self._stored_offline, state)
+
+    # -- other workers ---------------------------------------------------------------------
+
+    def _stored_offline(self, _: Any, state: SessionState) -> None:
+        if state.connection is None and self.sessions.get(state.client_id) is state:
+            self._announce(OFFLINE, state.client_id, state)
+
+    def _announce(self, event: str, client_id: str, state: Optional[SessionState] = None) -> None:
+        if self._handover is not None:
+            record = state.to_record() if state is not None else None
+            self._handover.announce(event, client_id, record)
+
+    def _announced(self, event: str, client_id: str, worker: str, record: Optional[dict]) -> None:
+        """
+        Another worker's announcement about C{client_id} (see L{harper.mqtt.handover}).
+        """
+        current = self.sessions.get(client_id)
+        idle = current is not None and current.connection is None
+        if event == ONLINE:
+            self._holders[client_id] = worker
+            if idle:
+                self._drop(current)
+            return
+        if self._holders.get(client_id, worker) != worker or client_id in self._arriving:
+            return  # an older announcement: another worker, or this one, holds the client now
+        self._holders.pop(client_id, None)
+        if idle:
+            self._drop(current)
+        if event == OFFLINE and record is not None and (current is None or idle):
+            state = SessionState.from_record(record, [], self.settings.max_queued)
+            self._keep(state)
+            self._schedule_expiry(state)
+
+    def _release(self, client_id: str) -> Deferred:
+        """
+        Another worker takes C{client_id} over: close its connection here (which stores the
+        session and announces it), or announce what is stored.
+        """
+        state = self.sessions.get(client_id)
+        if state is not None and state.connection is not None:
+            self._take_over(state)
+            return succeed(None)
+        d = self._writes.written(client_id)
+        if state is None:
+            return d.addCallback(lambda _: self._announce(GONE, client_id))
+        return d.addCallback(lambda _: self._announce(OFFLINE, client_id, state))
 
     # -- wills and expiry ------------------------------------------------------------------
 
@@ -271,22 +397,36 @@ class Broker:
             call.cancel()
 
     def _discard(self, state: SessionState) -> None:
+        stored = state.client_id in self._stored
+        self._drop(state)
+        if stored:
+            self._forget(state.client_id)
+
+    def _unsubscribe_hub(self, topic_filter: str, state: SessionState) -> None:
+        self.hub.unsubscribe(topic_filter, self.shares.member(topic_filter, state))
+        self.shares.left(topic_filter, state)
+
+    def _drop(self, state: SessionState) -> None:
+        """
+        Forget C{state} here (not in the store).
+        """
         for topic_filter in state.subscriptions:
-            self.hub.unsubscribe(topic_filter, state)
+            self._unsubscribe_hub(topic_filter, state)
             self._close_custom(state, topic_filter)
         if self.sessions.get(state.client_id) is state:
             del self.sessions[state.client_id]
         self._cancel(self._expiries, state.client_id)
-        if state.client_id in self._stored:
-            self._forget(state.client_id)
+        self._stored.discard(state.client_id)
 
     def _forget(self, client_id: str) -> None:
         self._stored.discard(client_id)
-        logged(self.store.delete_session(client_id), "forgetting a session")
+        d = self._writes.after((client_id,), lambda: self.store.delete_session(client_id))
+        logged(d, "forgetting a session")
 
     def _save(self, state: SessionState) -> Deferred:
         self._stored.add(state.client_id)
-        return logged(self.store.save_session(state), "storing a session")
+        d = self._writes.after((state.client_id,), lambda: self.store.save_session(state))
+        return logged(d, "storing a session")
 
     # -- publishing ------------------------------------------------------------------------
 
@@ -308,6 +448,8 @@ class Broker:
                 return Outcome(ReasonCode.TOPIC_NAME_INVALID, error.message)
             if found is not None:
                 return self.resources.publish(user, found, message, content_type)
+        if message.key is None:
+            message.key = uuid.uuid4().hex
         if message.retain:
             d = self.retained.retain(message).addCallback(self._route_everywhere, message)
             return d.addCallbacks(lambda _: SUCCESS, lambda failure: outcome_for(failure.value))
@@ -328,7 +470,8 @@ class Broker:
         if not self._queued:
             return None
         queued, self._queued = self._queued, []
-        return self.store.append_queued(queued)
+        return self._writes.after((client_id for client_id, _ in queued),
+                             lambda: self.store.append_queued(queued))
 
     def change_committed(self, event: Any) -> None:
         """
@@ -359,7 +502,7 @@ class Broker:
             topic_filter = subscription.topic_filter
             new = topic_filter not in state.subscriptions
             state.subscriptions[topic_filter] = subscription
-            self.hub.subscribe(topic_filter, state)
+            self.hub.subscribe(topic_filter, self.shares.member(topic_filter, state))
             if new:
                 self._subscribe_custom(session, state, topic_filter)
             codes.append(subscription.options.qos)
@@ -440,7 +583,7 @@ class Broker:
         codes = []
         for topic_filter in topic_filters:
             if state.subscriptions.pop(topic_filter, None) is not None:
-                self.hub.unsubscribe(topic_filter, state)
+                self._unsubscribe_hub(topic_filter, state)
                 self._close_custom(state, topic_filter)
                 codes.append(ReasonCode.SUCCESS)
             else:

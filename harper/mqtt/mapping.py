@@ -207,7 +207,7 @@ class ResourceTopics:
                 return message
             copy = Message.of_value(message.topic, visible, message.created,
                                     retain=message.retain, source=source)
-            copy.sender = message.sender
+            copy.sender, copy.key = message.sender, message.key
             return copy
 
         return readable
@@ -239,6 +239,7 @@ class ResourceTopics:
         message = Message.of_value(topic, value, now, retain=event.type != MESSAGE,
                                    source=(event.database, event.table))
         message.sender = self._echoes.sender(event, topic)
+        message.key = f"{event.type}:{event.timestamp!r}:{topic}"
         return message
 
     def current(self, user: Any, topic_filter: str, now: float) -> Deferred:

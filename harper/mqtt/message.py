@@ -42,10 +42,13 @@ class Message:
     :ivar value: the value of a message made from a resource change (see L{carries_value}).
     :ivar source: the (database, table) of a message made from a table change, whose readers
         need the read permission on that table; C{None} for other messages.
+    :ivar key: identifies the message across the worker processes of a daemon (the same on
+        every worker that routes it), so that a stored session queues it once; C{None} until
+        the broker routes it.
     """
 
     __slots__ = ("topic", "_payload", "qos", "retain", "properties", "sender", "created",
-                 "expiry_interval", "value", "source", "_payloads", "encoded")
+                 "expiry_interval", "value", "source", "key", "_payloads", "encoded")
 
     def __init__(self, topic: str, payload: bytes = b"", qos: int = 0, retain: bool = False,
                  properties: Properties = NO_PROPERTIES, sender: Optional[str] = None,
@@ -61,6 +64,7 @@ class Message:
         self.expiry_interval = expiry_interval
         self.value = value
         self.source: Optional[tuple[str, str]] = None
+        self.key: Optional[str] = None
         self._payloads: Optional[dict[str, bytes]] = None
         #: Encoded QoS 0 PUBLISH packets by (protocol level, retain, content type), shared by
         #: subscribers that need the same bytes.
@@ -128,16 +132,18 @@ class Message:
         return {"topic": self.topic, "payload": self.payload(), "qos": self.qos,
                 "retain": self.retain, "properties": properties,
                 "sender": self.sender, "created": self.created,
-                "expiry_interval": self.expiry_interval}
+                "expiry_interval": self.expiry_interval, "key": self.key}
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> Message:
         """
         The message stored by L{to_record}.
         """
-        return cls(record["topic"], record["payload"], record["qos"], record["retain"],
-                   Properties(**record["properties"]), record["sender"], record["created"],
-                   record["expiry_interval"])
+        message = cls(record["topic"], record["payload"], record["qos"], record["retain"],
+                      Properties(**record["properties"]), record["sender"], record["created"],
+                      record["expiry_interval"])
+        message.key = record.get("key")
+        return message
 
     def __repr__(self) -> str:
         return f"<Message {self.topic!r} qos={self.qos} retain={self.retain}>"

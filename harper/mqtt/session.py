@@ -264,16 +264,25 @@ class MQTTSession:
             return packet.properties.session_expiry_interval or 0
         return 0 if packet.clean_start else NEVER_EXPIRES
 
-    def _authenticated(self, verdict: Any, packet: Connect, client_id: str, assigned: bool) -> None:
+    def _authenticated(self, verdict: Any, packet: Connect, client_id: str,
+                       assigned: bool) -> Optional[Deferred]:
         if self.phase is Phase.CLOSED:
-            return
+            return None
         if verdict.failed:
             self._refuse(verdict.code, verdict.reason)
-            return
+            return None
         self.user, self.client_id = verdict.user, client_id
         self.will = packet.will
-        self.state, present = self.broker.open_session(self, client_id, packet.clean_start,
-                                                       self._expiry(packet))
+        d = self.broker.open_session(self, client_id, packet.clean_start, self._expiry(packet))
+        return d.addCallback(self._opened, packet, assigned)
+
+    def _opened(self, opened: tuple[SessionState, bool], packet: Connect, assigned: bool) -> None:
+        self.state, present = opened
+        if self.phase is Phase.CLOSED:
+            # The connection ended while the session was being read.
+            self.phase = Phase.CONNECTED
+            self._end(None)
+            return
         self.phase = Phase.CONNECTED
         self.send(ConnAck(present, ReasonCode.SUCCESS, self._connack_properties(packet, assigned)))
         self._start_keep_alive(packet.keep_alive)

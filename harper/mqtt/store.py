@@ -67,17 +67,30 @@ class StoredSession(Persistent):
 
     :ivar record: the session without its queue.
     :ivar queue: sequence number to the L{Delivery.to_record} of a queued delivery.
+    :ivar keys: the L{Message.key}s of the queued messages (C{None} in sessions stored before
+        keys were): the worker processes that each route a message to an absent client all
+        queue it, and it is kept once.
     """
+
+    keys: Any = None
 
     def __init__(self, record: dict[str, Any]) -> None:
         self.record = record
         self.queue = IOBTree()
+        self.keys = OOBTree()
         self.next_sequence = 0
 
     def append(self, delivery: dict[str, Any]) -> None:
         """
-        Queue one delivery.
+        Queue one delivery, unless its message is queued already.
         """
+        key = delivery["message"].get("key")
+        if key is not None:
+            if self.keys is None:
+                self.keys = OOBTree()
+            if key in self.keys:
+                return
+            self.keys[key] = self.next_sequence
         self.queue[self.next_sequence] = delivery
         self.next_sequence += 1
 
@@ -87,9 +100,16 @@ class StoredSession(Persistent):
         """
         self.record = record
         self.queue.clear()
+        if self.keys is not None:
+            self.keys.clear()
         self.next_sequence = 0
         for delivery in queue:
             self.append(delivery)
+
+
+def _session(stored: StoredSession, max_queued: int) -> SessionState:
+    return SessionState.from_record(
+        stored.record, [Delivery.from_record(d) for d in stored.queue.values()], max_queued)
 
 
 def _root(txn: Any) -> BrokerRoot:
@@ -122,15 +142,22 @@ class BrokerStore:
         def read(txn: Any) -> tuple[list[Message], list[SessionState]]:
             root = _root(txn)
             retained = [Message.from_record(record) for record in root.retained.values()]
-            sessions = [
-                SessionState.from_record(
-                    stored.record, [Delivery.from_record(d) for d in stored.queue.values()],
-                    max_queued)
-                for stored in root.sessions.values()
-            ]
+            sessions = [_session(stored, max_queued) for stored in root.sessions.values()]
             return retained, sessions
 
         return self._run_blocking(read)
+
+    def load_session(self, client_id: str, max_queued: int) -> Deferred:
+        """
+        Read the stored session of C{client_id} as committed now; fires with its
+        L{SessionState} (queue included), or C{None}.
+        """
+
+        def read(txn: Any) -> Any:
+            stored = _root(txn).sessions.get(client_id)
+            return None if stored is None else _session(stored, max_queued)
+
+        return self._transact(read)
 
     def save_retained(self, message: Message) -> Deferred:
         """
@@ -243,6 +270,9 @@ class MemoryStore:
         return succeed(None)
 
     def save_session(self, state: SessionState) -> Deferred:
+        return succeed(None)
+
+    def load_session(self, client_id: str, max_queued: int) -> Deferred:
         return succeed(None)
 
     def append_queued(self, items: list[tuple[str, Delivery]]) -> Deferred:

@@ -3,8 +3,9 @@
 Describing databases and tables: C{describe_all}, C{describe_database}, C{describe_table}.
 
 Descriptions come from each table resource's own C{describe} (its record count included),
-reshaped into the operations API's field names. A user sees only the tables their role grants
-something on.
+reshaped into the operations API's field names. As in Harper, a user who is not a super user
+sees only the tables their role grants something on, and of those only the attributes the role
+may read, insert or update (L{harper.auth.roles.TableAccess.may_know}).
 """
 
 from __future__ import annotations
@@ -29,9 +30,10 @@ def _visible(user: Any, database: str, table: str) -> bool:
     return any(allows(user, verb, database, table) for verb in VERBS)
 
 
-def _shaped(described: Mapping[str, Any], resource: TableResource) -> dict[str, Any]:
+def _shaped(described: Mapping[str, Any], resource: TableResource, user: Any) -> dict[str, Any]:
     definition = resource.definition
     primary_key = described["primaryKey"]
+    granted = user.role.table_access(resource.table.database, resource.table.name)
     shaped = {
         "schema": described["database"],
         "name": described["name"],
@@ -46,6 +48,7 @@ def _shaped(described: Mapping[str, Any], resource: TableResource) -> dict[str, 
                 "is_primary_key": attribute["name"] == primary_key,
             }
             for attribute in described["attributes"]
+            if granted.may_know(attribute["name"], primary_key)
         ],
         "record_count": described["recordCount"],
     }
@@ -57,7 +60,7 @@ def _shaped(described: Mapping[str, Any], resource: TableResource) -> dict[str, 
 def _describe(call: OperationCall, resource: TableResource) -> Deferred[dict[str, Any]]:
     context = RequestContext(user=call.user)
     d = call.scope.caller.call("get", resource, RequestTarget(), context)
-    return d.addCallback(_shaped, resource)
+    return d.addCallback(_shaped, resource, call.user)
 
 
 async def _describe_tables(

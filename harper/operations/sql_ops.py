@@ -4,20 +4,22 @@ The C{sql} operation: one SQL statement planned by L{harper.operations.sql.plan}
 by L{harper.operations.sql.execute} in one transaction, with the same permission check as
 every resource call (L{harper.resources.calls.authorize}): a C{SELECT} is a C{search} of each
 table, an C{INSERT} a C{post} of each record, an C{UPDATE} a C{patch} with its changes, a
-C{DELETE} a C{delete}; selecting a column the user's role may not read is refused, and the
-attributes it may not read are left out of C{SELECT *} rows.
+C{DELETE} a C{delete}; a statement that selects, joins, groups, orders or filters on a column
+the user's role may not read is refused, and the attributes it may not read are left out of
+C{SELECT *} rows.
 """
 
 from __future__ import annotations
 
-from typing import Any, Collection, Iterator
+from typing import Any, Collection
 
 from twisted.internet.defer import Deferred
 
+from harper.auth.permissions import check_attribute_read
 from harper.operations.registry import OperationCall, OperationRegistry
 from harper.operations.scope import OperationScope
 from harper.operations.sql.execute import Statement
-from harper.operations.sql.model import Aggregate, Column, InsertPlan, Plan, SelectPlan, UpdatePlan
+from harper.operations.sql.model import InsertPlan, Plan, SelectPlan, UpdatePlan, read_columns
 from harper.operations.sql.plan import plan
 from harper.resources.calls import authorize
 from harper.resources.context import RequestContext
@@ -37,17 +39,6 @@ def _calls(planned: Plan) -> tuple[str, tuple[Any, ...]]:
     if isinstance(planned, UpdatePlan):
         return "patch", (planned.changes,)
     return "delete", (None,)
-
-
-def _selected(planned: SelectPlan) -> Iterator[Column]:
-    """
-    The columns a C{SELECT} answers with, alone or aggregated.
-    """
-    for output in planned.outputs:
-        value = output.value
-        column = value.column if isinstance(value, Aggregate) else value
-        if column is not None:
-            yield column
 
 
 def statement(scope: OperationScope, text: str, user: Any) -> Statement:
@@ -73,10 +64,9 @@ def statement(scope: OperationScope, text: str, user: Any) -> Statement:
     for resource in resources.values():
         for data in written:
             authorize(method, resource, RequestTarget.collection(), context, data)
-    if isinstance(planned, SelectPlan):
-        for column in _selected(planned):
-            target = RequestTarget(is_collection=True, attribute=column.name)
-            authorize(method, resources[column.source], target, context)
+    for column in read_columns(planned):
+        table = resources[column.source].table
+        check_attribute_read(user, table.database, table.name, column.name, table.primary_key)
     return Statement(planned, resources)
 
 

@@ -373,12 +373,15 @@ class ReplicationCluster(service.MultiService):
                 )
         return lambda: self.wait_for(wanted)
 
-    def wait_for(self, wanted: ReplicateTo, timeout: Optional[float] = None) -> Deferred:
+    def wait_for(self, wanted: ReplicateTo, timeout: Optional[float] = None,
+                 position: Optional[int] = None) -> Deferred:
         """
-        Wait until the peers C{wanted} confirmed everything this node logged so far (at
-        most C{timeout} seconds, by default the settings' C{confirmation_timeout}).
+        Wait until the peers C{wanted} confirmed everything this node logged so far, or
+        through C{position} of its log when given (at most C{timeout} seconds, by default the
+        settings' C{confirmation_timeout}).
         """
-        position = self.replica.read(self.replica.log.head)
+        if position is None:
+            position = self.replica.read(self.replica.log.head)
         wait = ConfirmationWait(
             wanted, position, self._peer_names(),
             self.settings.confirmation_timeout if timeout is None else timeout,

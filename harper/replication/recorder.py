@@ -11,7 +11,7 @@ origin); L{ChangeRecorder.exclude} keeps the recorder away from them.
 from __future__ import annotations
 
 import weakref
-from typing import Callable, Mapping, Optional
+from typing import Any, Callable, Iterator, Mapping, Optional
 
 import attr
 
@@ -93,10 +93,34 @@ class ChangeRecorder:
         self.versions.store(txn, table, change.id, record, seq)
 
 
+class ServedTables(Mapping[tuple[str, str], Table]):
+    """
+    The tables of a node's table resources as they are at each lookup: C{resources} is the
+    runtime's live mapping (L{harper.components.runtime.Runtime.resources}), so a table created
+    at run time (C{create_table}), redefined (C{create_attribute}) or reloaded with its
+    application is found as it is served now, without a restart.
+
+    :param resources: C{(database, table)} to the table's resource (its C{table}).
+    """
+
+    def __init__(self, resources: Mapping[tuple[str, str], Any]) -> None:
+        self._resources = resources
+
+    def __getitem__(self, key: tuple[str, str]) -> Table:
+        return self._resources[key].table
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(list(self._resources))
+
+    def __len__(self) -> int:
+        return len(self._resources)
+
+
 def replicated_tables(tables: Mapping[tuple[str, str], Table], databases: object) -> TableLookup:
     """
     A L{TableLookup} over C{tables} for the C{databases} setting (C{"*"} or names): tables
-    declared with C{replicate: false} never replicate.
+    declared with C{replicate: false} never replicate. Each lookup reads C{tables} anew (a
+    L{ServedTables} follows the tables the node serves).
     """
 
     def lookup(database: str, name: str) -> Optional[Table]:

@@ -27,7 +27,7 @@ class Replica:
 
     :param node: this node's name.
     :param runner: the node's transaction runner.
-    :param tables: every table of the node by C{(database, name)}.
+    :param tables: every table of the node by C{(database, name)}, read at each use.
     :param databases: C{"*"} or the names of the replicated databases.
     :param writer: the group committer writes join, or C{None} to commit on the pool.
     :ivar databases: C{"*"} or the names of the replicated databases.
@@ -49,15 +49,24 @@ class Replica:
         self.databases = databases
         self.runner = runner
         self.writer = writer
+        self._tables = tables
         self.table_lookup = replicated_tables(tables, databases)
-        self.tables = [
-            table for key, table in sorted(tables.items()) if self.table_lookup(*key) is not None
-        ]
         self.log = ChangeLog(node)
         self.versions = RecordVersions(node)
         self.recorder = ChangeRecorder(self.log, self.versions, self.table_lookup)
         self.applier = EntryApplier(self.log, self.versions, self.recorder, self.table_lookup)
         self._remove_step: Optional[Callable[[], None]] = None
+
+    @property
+    def tables(self) -> list[Table]:
+        """
+        The replicated tables, by C{(database, name)}: those of C{tables} now (a
+        L{harper.replication.recorder.ServedTables} includes tables created at run time).
+        """
+        return [
+            table for key, table in sorted(self._tables.items(), key=lambda item: item[0])
+            if self.table_lookup(*key) is not None
+        ]
 
     def start_recording(self) -> None:
         """

@@ -4,7 +4,8 @@ The base class of custom Python resources.
 
 Subclass L{Resource} and override the methods the resource supports; the others answer
 L{harper.errors.MethodNotAllowed}. Before a transport's call, the caller asks the matching
-C{allow_*} method (L{harper.resources.calls.authorize}): override them to restrict who may call. Methods run inside the caller's transaction
+C{allow_*} method (L{harper.resources.calls.authorize}): by default only super users may call
+(as in Harper); override them to let other users in. Methods run inside the caller's transaction
 (C{context.transaction}); use C{self.tables} (or C{context.tables}) to reach tables, passing
 C{context} so the work shares that transaction.
 """
@@ -32,6 +33,13 @@ METHODS = {
     "subscribe": (),
     "connect": (),
 }
+
+
+def _is_super_user(user: Any) -> bool:
+    """
+    Whether C{user} (C{None}: nobody logged in) is an active super user.
+    """
+    return user is not None and user.active and user.super_user
 
 
 @implementer(IResource)
@@ -69,37 +77,40 @@ class Resource:
         """
         return getattr(type(self), name) is not getattr(Resource, name)
 
-    # -- permissions: every caller may, unless a subclass says otherwise ------------------
+    # -- permissions: super users only, unless a subclass says otherwise -----------------
 
     def allow_read(self, user: Any, target: RequestTarget, context: RequestContext) -> bool:
         """
         Whether C{user} (C{None}: nobody logged in) may C{get}, C{search}, C{subscribe}
         to or C{connect} to C{target}; a refusal is L{harper.errors.Unauthorized} without a
-        user, L{harper.errors.Forbidden} with one (or raise either with a message).
+        user, L{harper.errors.Forbidden} with one (or raise either with a message). By
+        default, super users only.
         """
-        return True
+        return _is_super_user(user)
 
     def allow_create(
         self, user: Any, target: RequestTarget, data: Any, context: RequestContext
     ) -> bool:
         """
-        Whether C{user} may C{post} or C{publish} C{data} to C{target}.
+        Whether C{user} may C{post} or C{publish} C{data} to C{target} (by default, super
+        users only).
         """
-        return True
+        return _is_super_user(user)
 
     def allow_update(
         self, user: Any, target: RequestTarget, data: Any, context: RequestContext
     ) -> bool:
         """
-        Whether C{user} may C{put} or C{patch} C{target} with C{data}.
+        Whether C{user} may C{put} or C{patch} C{target} with C{data} (by default, super
+        users only).
         """
-        return True
+        return _is_super_user(user)
 
     def allow_delete(self, user: Any, target: RequestTarget, context: RequestContext) -> bool:
         """
-        Whether C{user} may C{delete} C{target}.
+        Whether C{user} may C{delete} C{target} (by default, super users only).
         """
-        return True
+        return _is_super_user(user)
 
     def get(self, target: RequestTarget, context: RequestContext) -> Any:
         """

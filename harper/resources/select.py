@@ -5,8 +5,9 @@ Shape records for output: apply a selection, resolving computed attributes and r
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional
 
+from harper.auth.roles import TableAccess
 from harper.database.conditions import Condition, Query, Select
 from harper.database.query import QueryExecutor, RelatedTables
 from harper.database.table import Table
@@ -19,12 +20,18 @@ class Projector:
     Applies selections to records of one table within one transaction. Related records
     found by primary key are remembered for the projector's life (the records of a query
     often share them: the dogs of one breed).
+
+    :param access: for a caller whose permissions are checked, what it may do with a related
+        table (raising L{harper.errors.Forbidden} when it may not read it); related records
+        are shown without the attributes it may not read. C{None}: unchecked.
     """
 
-    def __init__(self, txn: Transaction, table: Table, related: RelatedTables) -> None:
+    def __init__(self, txn: Transaction, table: Table, related: RelatedTables,
+                 access: Optional[Callable[[Table], TableAccess]] = None) -> None:
         self._txn = txn
         self._table = table
         self._related = related
+        self._access = access
         self._inner: dict[tuple[str, str], Projector] = {}
         self._by_key: dict[tuple[str, str, Any], Any] = {}
 
@@ -50,13 +57,16 @@ class Projector:
             return self._relation(record, definition.relationship, definition.type.is_list, nested)
         value = table.attribute_value(record, name)
         if nested is not None and isinstance(value, Mapping):
-            return Projector(self._txn, table, self._related).project(value, nested)
+            return Projector(self._txn, table, self._related, self._access).project(value, nested)
         return value
 
     def _relation(
         self, record: Mapping[str, Any], relationship: Relationship, many: bool, nested: Optional[Select]
     ) -> Any:
         target = self._related(relationship.target)
+        granted = self._access(target) if self._access is not None else None
+        if granted is not None and granted.attributes is None:
+            granted = None  # nothing of the related records is hidden
         if relationship.from_attribute is not None:
             keys = record.get(relationship.from_attribute)
             key_list = keys if isinstance(keys, list) else [keys]
@@ -76,8 +86,11 @@ class Projector:
         name = (target.database, target.name)
         inner = self._inner.get(name)
         if inner is None:
-            inner = self._inner[name] = Projector(self._txn, target, self._related)
-        shaped = [inner.project(other, nested) for other in found]
+            inner = self._inner[name] = Projector(self._txn, target, self._related, self._access)
+        shaped = [inner.project(other, nested) if granted is None
+                  else granted.visible(inner.project(granted.visible(other, target.primary_key), nested),
+                                       target.primary_key)
+                  for other in found]
         if many or isinstance(record.get(relationship.from_attribute or ""), list):
             return shaped
         return shaped[0] if shaped else None

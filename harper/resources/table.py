@@ -20,7 +20,7 @@ from harper.database.conditions import Query
 from harper.database.events import MESSAGE, ChangeEvent, ChangeFeed
 from harper.database.query import QueryExecutor, RelatedTables
 from harper.database.table import Table
-from harper.errors import Conflict, Forbidden, InvalidInput, NotFound
+from harper.errors import Conflict, InvalidInput, NotFound
 from harper.interfaces import IResource, ISubscription
 from harper.resources import freshness
 from harper.resources.base import Resource
@@ -116,14 +116,10 @@ class TableResource(Resource):
 
     def allow_read(self, user: Any, target: RequestTarget, context: RequestContext) -> bool:
         """
-        The role must grant C{read} on the table (and on the attribute a target names).
+        The role must grant C{read} on the table, on the attribute a target names and on
+        the attributes its query filters or sorts on.
         """
-        granted = permissions.access(user, "read", self.table.database, self.table.name)
-        attribute = target.attribute
-        if attribute is not None and not granted.may_read(attribute, self.table.primary_key):
-            raise Forbidden(
-                f"user {user.username!r} may not read {attribute} of {self.table.name}"
-            )
+        permissions.check_read(user, self.table, self.related, target.attribute, target.query)
         return True
 
     def allow_create(self, user: Any, target: RequestTarget, data: Any, context: RequestContext) -> bool:
@@ -140,9 +136,11 @@ class TableResource(Resource):
 
     def allow_delete(self, user: Any, target: RequestTarget, context: RequestContext) -> bool:
         """
-        The role must grant C{delete} on the table.
+        The role must grant C{delete} on the table (and C{read} on the attributes the query
+        of a collection target filters on).
         """
         permissions.access(user, "delete", self.table.database, self.table.name)
+        permissions.check_filters(user, self.table, self.related, target.query)
         return True
 
     def _allow_write(self, user: Any, verb: str, data: Any) -> bool:
@@ -188,7 +186,10 @@ class TableResource(Resource):
             context.response_headers["age"] = str(age)
         if target.attribute is not None:
             return self.table.attribute_value(record, target.attribute)
-        return self.visible(self.projector(context).project(record, target.query.select), context)
+        select = target.query.select
+        if select is not None:
+            record = self.projector(context).project(self.visible(record, context), select)
+        return self.visible(record, context)
 
     def read(self, key: Any, context: RequestContext) -> Optional[Mapping[str, Any]]:
         """
@@ -255,8 +256,11 @@ class TableResource(Resource):
         executor = QueryExecutor(txn, self.table, self.related, release=context.streaming)
         restricted, primary_key = self._restricted(context), self.table.primary_key
         for record in executor.run(typed_query(query, self.definition)):
-            projected = projector.project(record, query.select)
-            yield projected if restricted is None else restricted.visible(projected, primary_key)
+            if restricted is None:
+                yield projector.project(record, query.select)
+            else:
+                projected = projector.project(restricted.visible(record, primary_key), query.select)
+                yield restricted.visible(projected, primary_key)
 
     def count(self, target: RequestTarget, context: RequestContext, estimate: bool = False) -> int:
         """
@@ -272,7 +276,7 @@ class TableResource(Resource):
     def describe(self, context: RequestContext) -> dict[str, Any]:
         """
         The table's metadata, with its record count (without the attributes the caller's
-        role may not read).
+        role may neither read nor write).
         """
         definition = self.definition
         restricted, primary_key = self._restricted(context), self.table.primary_key
@@ -291,7 +295,7 @@ class TableResource(Resource):
                     **({"computed": True} if attribute.computed else {}),
                 }
                 for attribute in definition.attributes
-                if restricted is None or restricted.may_read(attribute.name, primary_key)
+                if restricted is None or restricted.may_know(attribute.name, primary_key)
             ],
             "recordCount": self.table.count(context.transaction),
         }
@@ -300,16 +304,21 @@ class TableResource(Resource):
         """
         A projector over this table in the context's transaction.
         """
-        return Projector(context.transaction, self.table, self.related)
+        access = permissions.reader(context.user) if context.check_permission else None
+        return Projector(context.transaction, self.table, self.related, access)
 
     # -- writes --------------------------------------------------------------------------
 
     def put(self, target: RequestTarget, data: Any, context: RequestContext) -> Any:
         """
-        Replace (or create) the record at C{target.id} with C{data}.
+        Replace (or create) the record at C{target.id} with C{data}; the stored attributes
+        the caller's role may not update are kept (they are not the caller's to remove).
         """
         key = self._require_id(target, "PUT")
         record = self._validated(data, key, partial=False)
+        granted = self._restricted(context)
+        if granted is not None:
+            record.update(granted.locked(self.table.get(context.transaction, key), self.table.primary_key))
         if self.cache is not None:
             self.cache.write_through("put", key, record)
         return self.table.put(context.transaction, record, user=context.username)

@@ -31,6 +31,7 @@ from harper.mqtt.websocket import MQTTWebSocketChannel
 from harper.operations.api import OperationsAPI, default_operations
 from harper.operations.scope import OperationScope
 from harper.replication.cluster import ReplicationCluster
+from harper.replication.recorder import ServedTables
 from harper.replication.replica import Replica
 from harper.replication.settings import settings_from_config
 from harper.service.logs import LEVELS, start_logging
@@ -40,6 +41,8 @@ from harper.service.runfile import remove_run_file, write_run_file
 from harper.service.sweeper import ExpirationSweeper, scan_interval
 from harper.service.tls import certificate_user, certified_site, listener_options, secured
 from harper.websocket.resource import RealtimeResource
+from harper.workers.cluster import ForwardedCluster, serve_operations, serve_waits
+from harper.workers.replication import WorkerReplica
 
 
 def listen_description(host: str, port: int) -> str:
@@ -129,7 +132,10 @@ class HarperService(service.MultiService):
         if self.dev:
             ApplicationWatcher(self.applications, self._reactor).setServiceParent(self)
         manhole = self.config.manhole
-        if manhole.telnet_port or manhole.ssh_port:
+        # With worker processes, the console runs in the primary worker alone (its ports are
+        # its own, not shared).
+        primary = self.worker is None or self.worker.primary
+        if (manhole.telnet_port or manhole.ssh_port) and primary:
             ManholeService(
                 self._reactor,
                 host=manhole.host,
@@ -145,9 +151,13 @@ class HarperService(service.MultiService):
         """
         Join the cluster when C{replication.hostname} is set: log this node's changes, listen
         on C{replication.port} and replicate with the routes (docs/clustering.md). The
-        cluster service becomes C{self.replication} (C{None} when replication is off).
+        cluster service becomes C{self.replication} (C{None} when replication is off, and in
+        a worker process other than the replicating one, which only logs its changes:
+        L{harper.workers.replication}).
         """
         self.replication: Optional[ReplicationCluster] = None
+        #: In a worker that does not replicate: the cluster operations and waits it forwards.
+        self._forwarded: Optional[ForwardedCluster] = None
         try:
             settings = settings_from_config(self.config)
         except StartupError as error:
@@ -155,13 +165,22 @@ class HarperService(service.MultiService):
             return
         if settings is None:
             return
-        tables = {key: resource.table for key, resource in self.runtime.resources.items()}
+        tables = ServedTables(self.runtime.resources)
         replica = Replica(settings.node, self.runtime.runner, tables, settings.databases, self.runtime.writer)
-        self.replication = ReplicationCluster(settings, replica, self._reactor)
-        self.replication.setServiceParent(self)
-        self.replication.ready.addErrback(lambda failure: self._refuse_to_start(
-            [f"replication.port: cannot listen on port {settings.port}: {failure.getErrorMessage()}"]
-        ))
+        if self.worker is None or self.worker.primary:
+            self.replication = ReplicationCluster(settings, replica, self._reactor)
+            self.replication.setServiceParent(self)
+            self.replication.ready.addErrback(lambda failure: self._refuse_to_start([
+                f"replication.port: cannot listen on port {settings.port}: {failure.getErrorMessage()}"
+            ]))
+        if self.worker is not None:
+            WorkerReplica(replica, self.replication, self._reactor).setServiceParent(self)
+            if self.replication is None:
+                self._forwarded = ForwardedCluster(
+                    self.worker.calls, replica, settings.confirmation_timeout
+                )
+            else:
+                serve_waits(self.worker.calls, self.replication)
 
     def _console_namespace(self) -> dict:
         return build_namespace(
@@ -203,11 +222,13 @@ class HarperService(service.MultiService):
             (application.rest_options or {}).get("lastModified", False)
             for application in self.runtime.applications
         )
+        replicated = self.replication if self.replication is not None else self._forwarded
+        confirmation = replicated.confirmation if replicated is not None else None
         rest = RestAPI(
             self.runtime.http_registry, self.runtime.caller, http.max_body_size,
             authenticate=authenticate, compression_threshold=http.compression_threshold,
             last_modified=last_modified, reactor=self._reactor,
-            confirm_replication=self.replication.confirmation if self.replication else None,
+            confirm_replication=confirmation,
             analytics=self.runtime.analytics,
         )
         mqtt = MQTTWebSocketChannel.factory(self.mqtt.broker) if self.config.mqtt.web_socket else None
@@ -236,7 +257,12 @@ class HarperService(service.MultiService):
             OperationScope.of_runtime(self.runtime, self._reactor),
             applications=self.applications, cluster=self.replication,
         )
-        api = OperationsAPI(scope, default_operations(), self.config.http.max_body_size)
+        registry = default_operations()
+        if self._forwarded is not None:
+            registry = self._forwarded.operations(registry)
+        elif self.worker is not None and self.replication is not None:
+            serve_operations(self.worker.calls, registry, scope)
+        api = OperationsAPI(scope, registry, self.config.http.max_body_size)
         if operations.port:
             description = listen_description(operations.host, operations.port)
             self._listen("operationsApi.port", operations.port, description, make_site(api.resource())).addCallback(

@@ -4,14 +4,21 @@ Server-Sent Events: a request with C{Accept: text/event-stream} on a resource pa
 the resource's events, one C{text/event-stream} event each, until the client goes away.
 
 A table change is written as C{event: <type>}, C{data: <JSON of the value>} and
-C{id: <version>}; a mapping with C{event}, C{data}, C{id} or C{retry} keys (from a custom
+C{id: <position>}; a mapping with C{event}, C{data}, C{id} or C{retry} keys (from a custom
 resource) field by field; anything else as C{data: <JSON>}.
+
+The position of a change is its audit timestamp (its version), followed by C{:<n>} for the
+n-th further change of the same timestamp on the stream (L{EventIds}). A client that comes
+back with C{Last-Event-ID: <position>} (as browsers' C{EventSource} do by themselves) gets the
+changes after that position out of the audit log, then the live ones: the request is answered
+as with C{startTime=<timestamp>}, less the changes up to that position.
 """
 
 from __future__ import annotations
 
-from typing import Any, Mapping
-from urllib.parse import unquote, urlsplit
+import math
+from typing import Any, Mapping, Optional
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 from twisted.internet.interfaces import IPushProducer
 from twisted.logger import Logger
@@ -34,12 +41,74 @@ def _data_lines(data: Any) -> list[str]:
     return [f"data: {line}" for line in text.split("\n")]
 
 
-def format_event(event: Any) -> bytes:
+#: The query parameters a resume position replaces.
+_HISTORY = ("startTime", "previousCount")
+
+#: A position in a stream of change events: audit timestamp, and how many changes of that
+#: timestamp came before on the stream.
+Position = tuple[float, int]
+
+
+def parse_event_id(text: str) -> Optional[Position]:
+    """
+    The position named by an event id made by L{EventIds}, or C{None} when C{text} is not
+    such an id (a custom resource's own id, which it reads from the request headers).
+    """
+    stamp, _, ordinal = text.strip().partition(":")
+    try:
+        position = (float(stamp), int(ordinal) if ordinal else 0)
+    except ValueError:
+        return None
+    if not math.isfinite(position[0]) or position[1] < 0:
+        return None
+    return position
+
+
+def resumed_query(query: str, position: Position) -> str:
+    """
+    C{query} with its history options replaced by C{startTime} at C{position}.
+    """
+    kept = [(name, value) for name, value in parse_qsl(query, keep_blank_values=True)
+            if name not in _HISTORY]
+    return urlencode([*kept, ("startTime", repr(position[0]))])
+
+
+class EventIds:
+    """
+    Gives the change events of one stream their ids, and passes over those at or before the
+    position a client resumes from.
+
+    :param after: the position of the last event the client saw, or C{None}.
+    """
+
+    def __init__(self, after: Optional[Position] = None) -> None:
+        self._after = after
+        self._stamp: Optional[float] = None
+        self._ordinal = 0
+
+    def next(self, event: ChangeEvent) -> Optional[str]:
+        """
+        The id of C{event}, the next change on the stream, or C{None} when the client saw it.
+        """
+        stamp = event.timestamp
+        if stamp == self._stamp:
+            self._ordinal += 1
+        else:
+            self._stamp, self._ordinal = stamp, 0
+        if self._after is not None and (stamp, self._ordinal) <= self._after:
+            return None
+        return f"{stamp}:{self._ordinal}" if self._ordinal else f"{stamp}"
+
+
+def format_event(event: Any, event_id: Optional[str] = None) -> bytes:
     """
     The bytes of one event in the C{text/event-stream} format.
+
+    :param event_id: the id of a change event (its timestamp when not given).
     """
     if isinstance(event, ChangeEvent):
-        lines = [f"event: {event.type}", *_data_lines(event.value), f"id: {event.timestamp}"]
+        event_id = f"{event.timestamp}" if event_id is None else event_id
+        lines = [f"event: {event.type}", *_data_lines(event.value), f"id: {event_id}"]
     elif isinstance(event, Mapping) and any(key in event for key in ("data", *_FIELDS)):
         lines = [f"{key}: {event[key]}" for key in _FIELDS if key in event]
         if "data" in event:
@@ -80,11 +149,14 @@ class EventStream(resource.Resource):
     def render_GET(self, request: server.Request) -> Any:
         headers = _headers(request)
         uri = urlsplit(request.uri.decode("utf-8", "replace"))
-        path = unquote(uri.path)
-        stream = _Stream(request, *self._slow_consumers)
+        path, query = unquote(uri.path), uri.query
+        resume = parse_event_id(headers.get("last-event-id", ""))
+        if resume is not None:
+            query = resumed_query(query, resume)
+        stream = _Stream(request, *self._slow_consumers, EventIds(resume))
         authorization = credentials(headers.get("authorization"), headers.get("cookie"))
         d = self._authenticate(authorization, request.getClientAddress().host)
-        d.addCallback(lambda user: self._subscriptions.open(path, uri.query, user, headers, stream.deliver))
+        d.addCallback(lambda user: self._subscriptions.open(path, query, user, headers, stream.deliver))
         d.addCallbacks(stream.started, self._refused, errbackArgs=(request, path))
         return server.NOT_DONE_YET
 
@@ -109,8 +181,10 @@ class _Stream:
 
     _log = Logger()
 
-    def __init__(self, request: server.Request, max_pending: int, slow_consumer: str) -> None:
+    def __init__(self, request: server.Request, max_pending: int, slow_consumer: str,
+                 ids: EventIds) -> None:
         self._request = request
+        self._ids = ids
         self._subscription: Any = None
         self._gone = False
         self._begun = False
@@ -141,9 +215,15 @@ class _Stream:
         """
         Write one event.
         """
-        if not self._gone:
-            self._begin()
-            self._backlog.offer(format_event(event))
+        if self._gone:
+            return
+        event_id = None
+        if isinstance(event, ChangeEvent):
+            event_id = self._ids.next(event)
+            if event_id is None:
+                return
+        self._begin()
+        self._backlog.offer(format_event(event, event_id))
 
     def _too_slow(self) -> None:
         self._log.info("closing an event stream: the client reads too slowly")

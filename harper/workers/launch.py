@@ -23,8 +23,8 @@ def process_service(options: Mapping[str, Any], harper: Any, reactor: Any) -> An
         configuration asks for workers and for something they do not do.
     """
     if options.get("worker"):
-        bus, sockets = parse_worker_option(options["worker"])
-        harper.worker = WorkerLink(bus, sockets, harper.runtime.feed, reactor)
+        bus, sockets, index = parse_worker_option(options["worker"])
+        harper.worker = WorkerLink(bus, sockets, harper.runtime.feed, reactor, index)
         harper.worker.setServiceParent(harper)
         return harper
     count = worker_count(harper.config)

@@ -1,9 +1,10 @@
 # -*- test-case-name: tests.workers.test_master -*-
 """
 The master process of a multi-process daemon (C{threads.count} above 1): it binds the listening
-ports, makes the store shareable (a ZEO server for a C{file:} or C{zeo:} store), starts the
-workers (the first alone, so that it creates and migrates the tables; the others once it
-serves), relays their change events, restarts any that dies, and stops them all on shutdown.
+ports (the TLS ones too: each worker serves its socket behind TLS), makes the store shareable (a
+ZEO server for a C{file:} or C{zeo:} store), starts the workers (the first alone, so that it
+creates and migrates the tables; the others once it serves), relays their change events,
+restarts any that dies, and stops them all on shutdown.
 """
 
 from __future__ import annotations
@@ -42,25 +43,27 @@ def worker_count(config: Any) -> int:
 
 def unsupported(config: Any) -> list[str]:
     """
-    What C{config} asks for that worker processes do not do (yet).
+    What C{config} asks for that worker processes cannot do. (Replication and the admin console
+    run in the primary worker, L{harper.workers.worker.PRIMARY}.)
     """
     problems = []
-    if config.raw.get("replication", {}).get("hostname"):
-        problems.append(
-            "replication.hostname: replication does not run with worker processes yet (the peer"
-            " links, the change log's upkeep and X-Replicate-To live in one process); set"
-            " threads.count: 1"
-        )
-    if config.manhole.telnet_port or config.manhole.ssh_port:
-        problems.append("manhole: the admin console runs in a single process; set threads.count: 1")
-    for key, attribute in SECURE_LISTENERS:
-        if getattr(config, attribute).secure_port and config.tls.certificate:
-            problems.append(
-                f"{key}: TLS ports are not shared by worker processes yet; set threads.count: 1"
-            )
     if uri_scheme(config.storage.uri) == "memory":
         problems.append("storage.uri: a memory: store cannot be shared by worker processes")
     return problems
+
+
+def secure_ports(config: Any) -> list[tuple[str, int, str]]:
+    """
+    The TLS ports the workers share, as C{(configuration key, port, host)} (the configuration
+    demands C{tls} files for each). Each worker serves its inherited socket behind TLS as one
+    process does (L{harper.service.tls}).
+    """
+    found = []
+    for key, attribute in SECURE_LISTENERS:
+        section = getattr(config, attribute)
+        if section.secure_port:
+            found.append((key, section.secure_port, section.host))
+    return found
 
 
 def bind_listener(key: str, host: str, port: int) -> socket.socket:
@@ -164,6 +167,8 @@ class MasterService(service.Service):
             settings = getattr(self.config, section)
             if settings.port:
                 self._sockets[key] = bind_listener(key, settings.host, settings.port)
+        for key, port, host in secure_ports(self.config):
+            self._sockets[key] = bind_listener(key, host, port)
 
     def _spawn(self, index: int) -> None:
         if self._stopping:

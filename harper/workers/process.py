@@ -101,7 +101,7 @@ def spawn_worker(
             inherited[key] = (offset, int(listening.family))
         argv = [
             sys.executable, "-c", _TWISTD, "-n", "--pidfile=", "harper", *arguments,
-            "--worker", worker_option(_FIRST_FD, inherited),
+            "--worker", worker_option(_FIRST_FD, inherited, worker.index),
         ]
         reactor.spawnProcess(worker, sys.executable, argv, env=dict(os.environ), childFDs=fds)
         adopt_channel(reactor, ours.fileno(), channel)

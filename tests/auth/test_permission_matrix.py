@@ -25,33 +25,49 @@ from tests.service.helpers import free_port, is_listening, write_tree
 from tests.websocket.test_resource import Recorder
 
 SCHEMA = """
-type Breed @table @export { id: ID @primaryKey, name: String }
-type Dog @table @export { id: ID @primaryKey, name: String, owner: String, secret: String }
+type Breed @table @export { id: ID @primaryKey, name: String, origin: String }
+type Dog @table @export {
+  id: ID @primaryKey, name: String, owner: String, secret: String,
+  breedId: ID, breed: Breed @relationship(from: "breedId")
+}
 """
 
-#: Read Dog, but not its secret; nothing else.
+#: Read Dog (and its breed relationship), but not its secret; nothing else.
 DOG_READER = {
     "data": {"tables": {"Dog": {
         "read": True, "insert": False, "update": False, "delete": False,
         "attribute_permissions": [
             {"attribute_name": "name", "read": True, "insert": False, "update": False},
             {"attribute_name": "owner", "read": True, "insert": False, "update": False},
+            {"attribute_name": "breed", "read": True, "insert": False, "update": False},
             {"attribute_name": "secret", "read": False, "insert": False, "update": False},
         ],
     }}},
 }
 
-#: Read and write Dog, but neither read nor write its secret.
+#: Read and write Dog names, read its breed (but not the breed's origin); neither read nor
+#: write the owner or the secret.
 DOG_KEEPER = {
-    "data": {"tables": {"Dog": {
-        "read": True, "insert": True, "update": True, "delete": False,
-        "attribute_permissions": [
-            {"attribute_name": "name", "read": True, "insert": True, "update": True},
-        ],
-    }}},
+    "data": {"tables": {
+        "Dog": {
+            "read": True, "insert": True, "update": True, "delete": False,
+            "attribute_permissions": [
+                {"attribute_name": "name", "read": True, "insert": True, "update": True},
+                {"attribute_name": "breedId", "read": True, "insert": False, "update": False},
+                {"attribute_name": "breed", "read": True, "insert": False, "update": False},
+            ],
+        },
+        "Breed": {
+            "read": True, "insert": False, "update": False, "delete": False,
+            "attribute_permissions": [
+                {"attribute_name": "name", "read": True, "insert": False, "update": False},
+            ],
+        },
+    }},
 }
 
 SECRET = "buried-bone-under-the-oak"
+ORIGIN = "highlands-of-scotland"
 ADMIN = ("admin", "admin-password")
 READER = ("reader", "reader-password")
 KEEPER = ("keeper", "keeper-password")
@@ -94,9 +110,9 @@ class _Harper:
         yield users.add_user(*READER, "dog_reader")
         yield users.add_user(*KEEPER, "dog_keeper")
         yield self.operation(ADMIN, {"operation": "insert", "table": "Dog", "records": [
-            {"id": "1", "name": "Rex", "owner": "Ann", "secret": SECRET}]})
+            {"id": "1", "name": "Rex", "owner": "Ann", "secret": SECRET, "breedId": "1"}]})
         yield self.operation(ADMIN, {"operation": "insert", "table": "Breed", "records": [
-            {"id": "1", "name": "Collie"}]})
+            {"id": "1", "name": "Collie", "origin": ORIGIN}]})
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.http}{path}"
@@ -213,7 +229,7 @@ class PermissionMatrixTests(TestCase):
         code, _ = yield harper.rest("GET", "/Dog/1.secret", READER)
         self.assertEqual(code, 403)
         code, described = yield harper.rest("GET", "/Dog", READER)
-        self.assertEqual([a["name"] for a in described["attributes"]], ["id", "name", "owner"])
+        self.assertEqual([a["name"] for a in described["attributes"]], ["id", "name", "owner", "breed"])
         for method, path, body in [("PUT", "/Dog/1", {"name": "Max"}), ("POST", "/Dog/", {"name": "Max"}),
                                    ("PATCH", "/Dog/1", {"name": "Max"}), ("DELETE", "/Dog/1", None),
                                    ("GET", "/Breed/1", None), ("GET", "/Breed/", None),
@@ -387,3 +403,120 @@ class PermissionMatrixTests(TestCase):
         closed = harper.websocket("/Dog/1", session)
         code, _ = yield closed.closed
         self.assertEqual(code, 3000)
+
+
+class LeakTests(TestCase):
+    """
+    The ways around attribute permissions are closed: related records, conditions and sorts
+    on hidden attributes, replacements of records with hidden attributes and descriptions.
+    """
+
+    timeout = 120
+
+    def setUp(self) -> Deferred:
+        self.harper = _Harper(self)
+        return self.harper.start()
+
+    def assert_refused(self, code: int, answer: Any, attribute: str) -> None:
+        """
+        C{answer} is a 403 that names C{attribute}.
+        """
+        self.assertEqual(code, 403, answer)
+        self.assertIn(attribute, json.dumps(answer))
+
+    @inlineCallbacks
+    def test_related_records(self) -> None:
+        """
+        Records a selection pulls in through a relationship need read permission on their
+        table (else 403, over REST and SQL) and come without the attributes the role may not
+        read.
+        """
+        harper = self.harper
+        code, answer = yield harper.rest("GET", "/Dog/1?select(name,breed{name})", READER)
+        self.assertEqual(code, 403, answer)
+        code, answer = yield harper.rest("GET", "/Dog/?select(name,breed)", READER)
+        self.assertEqual(code, 403, answer)
+        code, dog = yield harper.rest("GET", "/Dog/1?select(name,breed{name,origin})", KEEPER)
+        self.assertEqual((code, dog), (200, {"name": "Rex", "breed": {"name": "Collie"}}))
+        code, dogs = yield harper.rest("GET", "/Dog/?select(id,breed)", KEEPER)
+        self.assertEqual((code, dogs), (200, [{"id": "1", "breed": {"id": "1", "name": "Collie"}}]))
+        code, answer, _ = yield harper.operation(KEEPER, {
+            "operation": "sql",
+            "sql": "SELECT * FROM data.Dog d INNER JOIN data.Breed b ON d.breedId = b.id"})
+        self.assertEqual(code, 200, answer)
+        self.assertNotIn(ORIGIN, json.dumps(answer))
+        self.assertNotIn(SECRET, json.dumps(answer))
+        code, answer, _ = yield harper.operation(KEEPER, {
+            "operation": "sql",
+            "sql": "SELECT d.name, b.origin FROM data.Dog d INNER JOIN data.Breed b ON d.breedId = b.id"})
+        self.assert_refused(code, answer, "origin")
+        code, dog = yield harper.rest("GET", "/Dog/1?select(name,breed{name,origin})", ADMIN)
+        self.assertEqual(dog["breed"], {"name": "Collie", "origin": ORIGIN})
+
+    @inlineCallbacks
+    def test_conditions_and_sort(self) -> None:
+        """
+        Filtering or sorting on an attribute the role may not read (directly or through a
+        relationship) is refused with 403 naming it, over REST, NoSQL searches and SQL.
+        """
+        harper = self.harper
+        for path, attribute in [("/Dog/?secret=x", "secret"), ("/Dog/?name=Rex&secret=gt=a", "secret"),
+                                ("/Dog/?sort(+secret)", "secret"), ("/Dog/?breed.name=Collie", "Breed")]:
+            code, answer = yield harper.rest("GET", path, READER)
+            self.assert_refused(code, answer, attribute)
+        code, answer = yield harper.rest("GET", "/Dog/?breed.origin=x", KEEPER)
+        self.assert_refused(code, answer, "origin")
+        code, dogs = yield harper.rest("GET", "/Dog/?breed.name=Collie&select(id,name)", KEEPER)
+        self.assertEqual((code, dogs), (200, [{"id": "1", "name": "Rex"}]))
+        for body in [
+            {"operation": "search_by_value", "table": "Dog", "attribute": "secret", "value": "b*"},
+            {"operation": "search_by_conditions", "table": "Dog", "conditions": [
+                {"attribute": "secret", "comparator": "starts_with", "value": "b"}]},
+            {"operation": "search_by_value", "table": "Dog", "attribute": "name", "value": "*",
+             "sort": {"attribute": "secret"}},
+            {"operation": "sql", "sql": "SELECT id FROM data.Dog WHERE secret = 'x'"},
+            {"operation": "sql", "sql": "SELECT id FROM data.Dog ORDER BY secret"},
+        ]:
+            code, answer, _ = yield harper.operation(READER, body)
+            self.assert_refused(code, answer, "secret")
+        code, answer, _ = yield harper.operation(
+            KEEPER, {"operation": "sql", "sql": "UPDATE data.Dog SET name = 'Max' WHERE secret = 'x'"})
+        self.assert_refused(code, answer, "secret")
+
+    @inlineCallbacks
+    def test_put_keeps_hidden_attributes(self) -> None:
+        """
+        A PUT by a role that may update only some attributes replaces those and keeps the
+        stored values of the others.
+        """
+        harper = self.harper
+        code, _ = yield harper.rest("PUT", "/Dog/1", KEEPER, {"name": "Rexo"})
+        self.assertEqual(code, 204)
+        code, dog = yield harper.rest("GET", "/Dog/1", ADMIN)
+        self.assertEqual((code, dog), (200, {"id": "1", "name": "Rexo", "owner": "Ann",
+                                             "secret": SECRET, "breedId": "1"}))
+
+    @inlineCallbacks
+    def test_describe(self) -> None:
+        """
+        describe_all, describe_database and describe_table show a role only the tables it
+        has a permission on, and of those only the attributes it may read, insert or update;
+        a table it has no permission on is refused.
+        """
+        harper = self.harper
+        code, described, _ = yield harper.operation(READER, {"operation": "describe_all"})
+        self.assertEqual(code, 200, described)
+        self.assertEqual(list(described), ["data"])
+        self.assertEqual(list(described["data"]), ["Dog"])
+        self.assertEqual([a["attribute"] for a in described["data"]["Dog"]["attributes"]],
+                         ["id", "name", "owner", "breed"])
+        code, described, _ = yield harper.operation(
+            KEEPER, {"operation": "describe_database", "database": "data"})
+        self.assertEqual(sorted(described), ["Breed", "Dog"])
+        self.assertEqual([a["attribute"] for a in described["Breed"]["attributes"]], ["id", "name"])
+        code, described, _ = yield harper.operation(KEEPER, {"operation": "describe_table", "table": "Dog"})
+        self.assertEqual([a["attribute"] for a in described["attributes"]], ["id", "name", "breedId", "breed"])
+        code, answer, _ = yield harper.operation(READER, {"operation": "describe_table", "table": "Breed"})
+        self.assertEqual(code, 403, answer)
+        code, described, _ = yield harper.operation(ADMIN, {"operation": "describe_table", "table": "Dog"})
+        self.assertIn("secret", [a["attribute"] for a in described["attributes"]])

@@ -10,11 +10,14 @@ from harper.auth.permissions import (
     access,
     allows,
     check,
+    check_attribute_read,
     check_attributes,
+    queried_paths,
     require_structure_user,
     require_super_user,
 )
 from harper.auth.roles import Role, TableAccess, User, check_permission
+from harper.database.conditions import Condition, Group, Not, Query, SortKey
 from harper.errors import Forbidden, Unauthorized, ValidationError
 
 READ_DOG = {"data": {"tables": {"Dog": {"read": True, "insert": False}}}}
@@ -128,6 +131,46 @@ class AttributeTests(SynchronousTestCase):
         self.assertEqual(error.message, "user 'kim' may not insert age, colour of data.Dog")
         self.assertRaises(Forbidden, check_attributes, KEEPER, "update", "data", "Dog", ["name"], "id")
         self.assertRaises(Forbidden, check_attributes, READER, "insert", "data", "Dog", [], "id")
+
+    def test_may_know(self) -> None:
+        """
+        A description names the attributes the role may read, insert or update (and the
+        key), not those it has no verb on.
+        """
+        granted = access(KEEPER, "read", "data", "Dog")
+        self.assertEqual([granted.may_know(name, "id") for name in ("id", "name", "age", "colour")],
+                         [True, True, True, False])
+        self.assertTrue(access(READER, "read", "data", "Dog").may_know("colour", "id"))
+
+    def test_locked(self) -> None:
+        """
+        The stored attributes the role may not update are the ones a replacement keeps.
+        """
+        granted = access(KEEPER, "read", "data", "Dog")
+        stored = {"id": 1, "name": "Rex", "age": 3, "colour": "brown"}
+        self.assertEqual(granted.locked(stored, "id"), {"name": "Rex", "colour": "brown"})
+        self.assertEqual(granted.locked(None, "id"), {})
+
+    def test_queried_paths(self) -> None:
+        """
+        Every attribute a query filters on, however nested, and every sort key are named.
+        """
+        query = Query(
+            Group("or", [Condition("name"), Not(Group("and", [Condition(("breed", "origin"))]))]),
+            sort=(SortKey("age"),),
+        )
+        self.assertEqual(sorted(queried_paths(query)), [("age",), ("breed", "origin"), ("name",)])
+        self.assertEqual(list(queried_paths(Query())), [])
+
+    def test_check_attribute_read(self) -> None:
+        """
+        Filtering on an attribute the role may not read is refused, naming it.
+        """
+        check_attribute_read(KEEPER, "data", "Dog", "name", "id")
+        check_attribute_read(KEEPER, "data", "Dog", "id", "id")
+        error = self.assertRaises(Forbidden, check_attribute_read, KEEPER, "data", "Dog", "age", "id")
+        self.assertEqual(error.message, "user 'kim' may not read age of Dog")
+        self.assertRaises(Unauthorized, check_attribute_read, None, "data", "Dog", "age", "id")
 
     def test_remembered(self) -> None:
         """

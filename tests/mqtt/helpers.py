@@ -98,16 +98,18 @@ class Client:
     A paho-mqtt client running its network loop in a thread; its blocking calls run in the
     reactor's thread pool, so tests yield Deferreds.
 
+    :param paho_class: the paho client class (a subclass, to connect in a special way).
     :ivar messages: (topic, payload, qos, retain, properties) of every message received.
     :ivar arrivals: the C{time.monotonic()} at which each of them arrived.
     """
 
     def __init__(self, case: TestCase, port: int, client_id: str, version: int = V5,
-                 username: Optional[str] = None, password: Optional[str] = "secret") -> None:
+                 username: Optional[str] = None, password: Optional[str] = "secret",
+                 paho_class: type = paho.Client) -> None:
         self.port = port
         self.version = version
-        self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=version,
-                                  reconnect_on_failure=False)
+        self.client = paho_class(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=version,
+                                 reconnect_on_failure=False)
         if username is not None:
             self.client.username_pw_set(username, password)
         self.messages: list[tuple[str, bytes, int, bool, Any]] = []

@@ -13,7 +13,7 @@ from twisted.trial.unittest import TestCase
 from harper.database.conditions import Condition, Group, Query, SortKey
 from harper.errors import InvalidInput
 from harper.plugins.graphql_schema import query_for
-from tests.plugins.helpers import PluginTestCase
+from tests.plugins.helpers import PluginTestCase, basic
 
 NESTED = """
 query Older($age: Any) {
@@ -152,6 +152,30 @@ class GraphQLEndpointTests(PluginTestCase):
         self.assertEqual(anonymous.json()["errors"][0]["extensions"]["code"], "Unauthorized")
         wrong = yield self.graphql("{ Dog { name } }", headers={"Authorization": "Basic eDp5"})
         self.assertEqual(wrong.status, 401)
+
+    @inlineCallbacks
+    def test_hidden_attributes(self) -> None:
+        """
+        Related records come without the attributes the role may not read, and filtering
+        on such an attribute is a C{Forbidden} field error naming it.
+        """
+        users = self.runtime.access.users
+        yield users.add_role("blind", {"data": {"tables": {
+            "Dog": {"read": True},
+            "Breed": {"read": True, "attribute_permissions": [
+                {"attribute_name": "dogs", "read": True}]},
+        }}})
+        yield users.add_user("blind", "blind-pw", "blind")
+        headers = basic("blind", "blind-pw")
+        reply = yield self.graphql("{ Dog(id: \"rex\") { name breed { id name } } }", headers=headers)
+        self.assertEqual(reply.json()["data"], {"Dog": [{"name": "Rex", "breed": {"id": 1, "name": None}}]})
+        self.assertNotIn(b"Beagle", reply.body)
+        reply = yield self.graphql(
+            "{ Breed(conditions: [{attribute: \"name\", comparator: \"equals\", value: \"Beagle\"}]) { id } }",
+            headers=headers)
+        [error] = reply.json()["errors"]
+        self.assertEqual(error["extensions"], {"code": "Forbidden", "status": 403})
+        self.assertIn("name", error["message"])
 
     @inlineCallbacks
     def test_introspection(self) -> None:

@@ -17,6 +17,7 @@ from harper.components.application import Application
 from harper.components.config import config_from_string
 from harper.components.runtime import ApplicationTables, Runtime
 from harper.replication.cluster import ReplicationCluster
+from harper.replication.recorder import ServedTables
 from harper.replication.replica import Replica
 from harper.replication.settings import ClusterSettings, Route
 from harper.schema.sdl import parse_schema
@@ -94,8 +95,8 @@ class Node:
         planned = [ApplicationTables(Application(".", config), schema)]
         self.runtime = Runtime(config, planned, reactor)
         self.runtime.start()
-        tables = {key: resource.table for key, resource in self.runtime.resources.items()}
-        replica = Replica(self.name, self.runtime.runner, tables, "*", self.runtime.writer)
+        replica = Replica(self.name, self.runtime.runner, ServedTables(self.runtime.resources), "*",
+                          self.runtime.writer)
         options = {**self.settings, **overrides}
         settings = ClusterSettings(
             node=self.name, host="127.0.0.1", port=self.port,

@@ -72,14 +72,29 @@ class AuthorizeTests(SynchronousTestCase):
 
     def test_unchecked(self) -> None:
         """
-        Nothing is asked for contexts without C{check_permission} (code calling tables),
-        for methods outside the Resource API, or for what the base class allows.
+        Nothing is asked for contexts without C{check_permission} (code calling tables)
+        or for methods outside the Resource API.
         """
         guarded = Guarded()
         authorize("put", guarded, RequestTarget.record(1), RequestContext(), {})
         authorize("run", guarded, RequestTarget(), RequestContext(check_permission=True))
-        authorize("get", guarded, RequestTarget.record(1), RequestContext(check_permission=True))
         self.assertEqual(guarded.asked, [])
+
+    def test_base_allows_super_users_only(self) -> None:
+        """
+        The C{allow_*} methods a custom resource does not override let super users in and
+        refuse everybody else, as Harper's defaults do: L{Unauthorized} without a user,
+        L{Forbidden} for a user who is not a super user (or not active).
+        """
+        guarded, record = Guarded(), RequestTarget.record(1)
+        admin = User("root", Role("s", "super_user", {"super_user": True}))
+        for method in ("get", "post", "delete"):
+            authorize(method, guarded, record, RequestContext(user=admin, check_permission=True), {})
+            self.assertRaises(Unauthorized, authorize, method, guarded, record,
+                              RequestContext(check_permission=True), {})
+            for refused in (ANN, User("off", admin.role, active=False)):
+                self.assertRaises(Forbidden, authorize, method, guarded, record,
+                                  RequestContext(user=refused, check_permission=True), {})
 
 
 class TableCallTests(TestCase):
@@ -135,3 +150,19 @@ class TableCallTests(TestCase):
         await self.assertFailure(self.call("get", RequestTarget.record("1")), Unauthorized)
         record = await self.internal("get", RequestTarget.record("1"))
         self.assertEqual(record, {"id": "1", "name": "Max", "chip": "985-1"})
+
+    async def test_delete_filters_checked(self) -> None:
+        """
+        A delete of the records matching a query may filter only on attributes the role
+        may read: filtering on a hidden one is refused, naming it, and deletes nothing.
+        """
+        self.context.user = User("dan", Role("d", "deleter", {"data": {"tables": {"Dog": {
+            "read": True, "delete": True,
+            "attribute_permissions": [{"attribute_name": "name", "read": True}],
+        }}}}))
+        by_chip = RequestTarget.collection(Query(Condition(("chip",), "starts_with", "985")))
+        error = await self.assertFailure(self.call("delete", by_chip), Forbidden)
+        self.assertEqual(error.message, "user 'dan' may not read chip of Dog")
+        self.assertEqual((await self.internal("get", RequestTarget.record("1")))["chip"], "985-1")
+        by_name = RequestTarget.collection(Query(Condition(("name",), "equals", "Rex")))
+        self.assertEqual(await self.call("delete", by_name), 1)

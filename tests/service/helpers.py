@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import socket
 import sys
 from typing import Any, Mapping, Optional, Sequence
@@ -41,14 +42,22 @@ DEADLINE = 20.0
 
 def free_port() -> int:
     """
-    A TCP port that nothing listens on at 127.0.0.1 now, never one of L{RESERVED_PORTS}.
+    A TCP port that nothing listens on now, never one of L{RESERVED_PORTS}.
+
+    It is drawn at random below Linux's ephemeral range (32768 and up), so neither the
+    outgoing connections of the many processes a parallel run starts nor another test's draw
+    is likely to take it before the daemon it is meant for binds it.
     """
     while True:
+        port = random.randrange(20000, 32768)
+        if port in RESERVED_PORTS:
+            continue
         with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        if port not in RESERVED_PORTS:
-            return port
+            try:
+                probe.bind(("0.0.0.0", port))
+            except OSError:
+                continue
+        return port
 
 
 def write_tree(case: TestCase, files: Mapping[str, str]) -> str:

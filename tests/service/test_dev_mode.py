@@ -15,6 +15,7 @@ from twisted.internet.defer import inlineCallbacks
 from twisted.internet.task import deferLater
 from twisted.trial.unittest import TestCase
 
+from tests.components.test_lifecycle import DOG, DOG_WITH_AGE, greeting
 from tests.service.helpers import (
     DEADLINE,
     daemon_arguments,
@@ -26,20 +27,6 @@ from tests.service.helpers import (
 )
 
 CONFIG = "rest: true\ngraphqlSchema: {files: '*.graphql'}\npyResource: {files: resources.py}\n"
-SCHEMA = "type Dog @table @export {\n  id: ID @primaryKey\n  name: String\n}\n"
-WITH_AGE = "type Dog @table @export {\n  id: ID @primaryKey\n  name: String\n  age: Int @indexed\n}\n"
-
-
-def greeting(word: str) -> str:
-    """
-    A resource module whose C{Greeting} answers C{{"greeting": word}}.
-    """
-    return (
-        "from harper.resources.base import Resource\n\n"
-        "class Greeting(Resource):\n"
-        "    def get(self, target, context):\n"
-        f"        return {{'greeting': {word!r}}}\n"
-    )
 
 
 def keep_alive_get(connection: socket.socket, path: str) -> bytes:
@@ -99,7 +86,7 @@ class DevModeDaemonTests(TestCase):
         broken edits of the schema and of a resource module are logged and the previous
         version keeps serving; a fixed module changes the response.
         """
-        self.folder = write_tree(self, {"config.yaml": CONFIG, "schema.graphql": SCHEMA, "resources.py": greeting("hello")})
+        self.folder = write_tree(self, {"config.yaml": CONFIG, "schema.graphql": DOG, "resources.py": greeting("hello")})
         self.mtime = os.stat(os.path.join(self.folder, "schema.graphql")).st_mtime_ns
         port = free_port()
         self.base = f"http://127.0.0.1:{port}"
@@ -111,7 +98,7 @@ class DevModeDaemonTests(TestCase):
         self.addCleanup(connection.close)
         self.assertIn(b"hello", keep_alive_get(connection, "/Greeting"))
 
-        self.edit("schema.graphql", WITH_AGE)
+        self.edit("schema.graphql", DOG_WITH_AGE)
         yield self.eventually(self.logged("reloaded the application"), "the schema reload")
         # The connection opened before the reload still serves.
         self.assertIn(b"hello", keep_alive_get(connection, "/Greeting"))
@@ -126,7 +113,7 @@ class DevModeDaemonTests(TestCase):
         yield self.eventually(self.logged("was not reloaded"), "the schema error")
         self.assertIn("schema.graphql", self.daemon.stdout.decode())
         self.assertEqual((yield self.get("/Dog/1")), (200, {"id": "1", "name": "d1", "age": 3}))
-        self.edit("schema.graphql", WITH_AGE)
+        self.edit("schema.graphql", DOG_WITH_AGE)
         yield self.eventually(self.logged("reloaded the application", 2), "the fixed schema")
 
         self.edit("resources.py", greeting("bonjour") + "def broken(:\n")

@@ -18,6 +18,7 @@ from twisted.trial.unittest import SynchronousTestCase, TestCase
 from harper.components.application import Application
 from harper.components.config import config_from_string
 from harper.components.runtime import ApplicationTables, Runtime
+from harper.database.events import ChangeEvent
 from harper.errors import InvalidInput
 from harper.http.site import make_site
 from harper.resources.context import RequestContext
@@ -25,6 +26,7 @@ from harper.resources.subscription import SubscriptionOptions, options_from_quer
 from harper.resources.target import RequestTarget
 from harper.schema.sdl import parse_schema
 from harper.websocket.resource import RealtimeResource
+from harper.websocket.sse import EventIds, parse_event_id, resumed_query
 from tests.websocket.test_resource import _BASIC, Fallback, Recorder, authenticate
 
 SCHEMA = """
@@ -75,6 +77,43 @@ class OptionsTests(SynchronousTestCase):
                             ("previousCount=-1", "previousCount"), ("previousCount=2.5", "previousCount")):
             error = self.assertRaises(InvalidInput, options_from_query, query)
             self.assertTrue(error.message.startswith(name + ":"), error.message)
+
+
+class EventIdTests(SynchronousTestCase):
+    """
+    The ids of event-stream change events and the positions they name.
+    """
+
+    def change(self, stamp: float) -> Any:
+        return ChangeEvent("data", "Dog", 1, "put", {}, stamp)
+
+    def test_same_timestamp(self) -> None:
+        """
+        Changes sharing a timestamp (one commit) get C{<timestamp>:<n>} after the first; a
+        stream resumed from one of them skips it and those before it.
+        """
+        ids = EventIds()
+        self.assertEqual([ids.next(self.change(s)) for s in (5.0, 5.0, 5.0, 6.0)],
+                         ["5.0", "5.0:1", "5.0:2", "6.0"])
+        resumed = EventIds(parse_event_id("5.0:1"))
+        self.assertEqual([resumed.next(self.change(s)) for s in (5.0, 5.0, 5.0, 6.0)],
+                         [None, None, "5.0:2", "6.0"])
+
+    def test_parse(self) -> None:
+        """
+        Only ids of that form name a position; others are a custom resource's business.
+        """
+        self.assertEqual(parse_event_id(" 12.5 "), (12.5, 0))
+        self.assertEqual(parse_event_id("12.5:3"), (12.5, 3))
+        for text in ("", "abc", "1:x", "1:-1", "nan", "inf"):
+            self.assertIsNone(parse_event_id(text), text)
+
+    def test_resumed_query(self) -> None:
+        """
+        The resume position replaces C{startTime} and C{previousCount}; other options stay.
+        """
+        self.assertEqual(resumed_query("previousCount=3&omitCurrent&startTime=1", (7.5, 0)),
+                         "omitCurrent=&startTime=7.5")
 
 
 class ResourceSubscribeTests(TestCase):
@@ -178,12 +217,15 @@ class RealtimeHistoryTests(TestCase):
     async def events(self, factory: WebSocketClientFactory, count: int) -> list[dict]:
         return [json.loads(payload) for payload, _ in await self.wait_for(factory, count)]
 
-    async def stream(self, path: str, until: Optional[bytes] = None) -> tuple[int, bytes]:
+    async def stream(self, path: str, until: Optional[bytes] = None,
+                     last_event_id: Optional[str] = None) -> tuple[int, bytes]:
         """
         Read the event stream at C{path} until C{until} arrived (or the answer ended).
         """
-        response = await treq.get(f"http://127.0.0.1:{self.port}{path}",
-                                  headers={"Accept": "text/event-stream", "Authorization": _BASIC},
+        headers = {"Accept": "text/event-stream", "Authorization": _BASIC}
+        if last_event_id is not None:
+            headers["Last-Event-ID"] = last_event_id
+        response = await treq.get(f"http://127.0.0.1:{self.port}{path}", headers=headers,
                                   unbuffered=True, persistent=False)
         if response.code != 200:
             return response.code, await response.content()
@@ -270,6 +312,27 @@ class WithAuditTests(RealtimeHistoryTests):
         self.assertEqual(code, 200)
         self.assertNotIn(b'"dog1"', text)
         self.assertLess(text.index(b'"dog2"'), text.index(b'"dog3"'))
+
+    async def test_event_stream_resumes(self) -> None:
+        """
+        An event stream carries each change's audit timestamp as its C{id}; a client that
+        comes back with C{Last-Event-ID} gets the changes after that one (the history options
+        of the URL give way to it), then the live ones.
+        """
+        stamps = await self.stamps(3)
+        code, text = await self.stream("/Dog/?previousCount=3", until=b'"dog3"')
+        self.assertEqual(code, 200)
+        ids = [line[4:].decode() for line in text.split(b"\n") if line.startswith(b"id: ")]
+        self.assertEqual([float(i) for i in ids], stamps)
+        resumed = self.stream("/Dog/?previousCount=3", until=b'"dog4"', last_event_id=ids[0])
+        await self.dogs.put(4, {"name": "dog4"})
+        code, text = await resumed
+        self.assertEqual(code, 200)
+        self.assertNotIn(b'"dog1"', text)
+        self.assertLess(text.index(b'"dog2"'), text.index(b'"dog3"'))
+        self.assertLess(text.index(b'"dog3"'), text.index(b'"dog4"'))
+        self.assertIn(f"id: {ids[1]}\n".encode(), text)
+        self.assertEqual(text.count(b"event: put"), 3)
 
     async def test_event_stream_bad_option(self) -> None:
         """

@@ -73,14 +73,17 @@ def connection_to(port: int, pid: int, pids: Iterable[int], attempts: int = 200)
     raise AssertionError(f"worker {pid} accepted none of {attempts} connections")
 
 
-def send(connection: http.client.HTTPConnection, method: str, path: str, body: Any = None) -> tuple[int, Any, float]:
+def send(connection: http.client.HTTPConnection, method: str, path: str, body: Any = None,
+         headers: Optional[dict[str, str]] = None) -> tuple[int, Any, float]:
     """
-    Send one JSON request on C{connection} (blocking); return the status, the decoded body
-    (or C{None}) and the C{time.monotonic()} at which the response arrived.
+    Send one JSON request on C{connection} (blocking), with C{headers} besides the JSON ones;
+    return the status, the decoded body (or C{None}) and the C{time.monotonic()} at which the
+    response arrived.
     """
     data = None if body is None else json.dumps(body)
-    connection.request(method, path, body=data,
-                       headers={"Content-Type": "application/json", "Accept": "application/json"})
+    connection.request(method, path, body=data, headers={
+        "Content-Type": "application/json", "Accept": "application/json", **(headers or {}),
+    })
     response = connection.getresponse()
     arrived = time.monotonic()
     content = response.read()

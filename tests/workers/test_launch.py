@@ -65,12 +65,13 @@ class ProcessServiceTests(TestCase):
     def test_worker(self) -> None:
         """
         With C{--worker} the process is the daemon with a L{WorkerLink} holding the inherited
-        sockets.
+        sockets and the worker's number; worker 0 alone replicates.
         """
         sockets = {"http.port": (4, socket.AF_INET)}
-        harper = self.build("--set", "threads.count=1", "--worker", worker_option(3, sockets))
+        harper = self.build("--set", "threads.count=1", "--worker", worker_option(3, sockets, 1))
         self.assertIsInstance(harper.worker, WorkerLink)
-        self.assertEqual(harper.worker.sockets, sockets)
+        self.assertEqual((harper.worker.sockets, harper.worker.index), (sockets, 1))
+        self.assertFalse(harper.worker.primary)
         self.assertIs(harper.worker.parent, harper)
 
     def test_malformed_worker_option(self) -> None:

@@ -18,7 +18,9 @@ from harper.components.config import config_from_string
 from harper.errors import StartupError
 from harper.service.runfile import read_run_file
 from harper.workers.bus import READY
-from harper.workers.master import MasterService, bind_listener, shared_store, unsupported, worker_count
+from harper.workers.master import (
+    MasterService, bind_listener, secure_ports, shared_store, unsupported, worker_count,
+)
 from harper.workers.process import WorkerProcess, harper_arguments, store_override
 
 
@@ -45,13 +47,25 @@ class ConfigurationTests(TestCase):
 
     def test_unsupported(self) -> None:
         """
-        What workers do not do is listed, each with the key to change; a plain config has none.
+        What workers do not do is listed, each with the key to change; a plain config has none,
+        and neither have the admin console and replication (the primary worker runs them).
         """
         self.assertEqual(unsupported(configuration(self)), [])
         problems = unsupported(configuration(
             self, "manhole: {telnetPort: 2323, password: s}\nstorage: {uri: 'memory:'}\nreplication: {hostname: a}"
         ))
-        self.assertEqual([p.split(":")[0] for p in problems], ["replication.hostname", "manhole", "storage.uri"])
+        self.assertEqual([p.split(":")[0] for p in problems], ["storage.uri"])
+
+    def test_secure_ports(self) -> None:
+        """
+        The TLS ports are shared (each worker wraps its socket in TLS); none without them.
+        """
+        self.assertEqual(secure_ports(configuration(self)), [])
+        config = configuration(self, "tls: {certificate: c.pem, privateKey: k.pem}\n"
+                                     "http: {securePort: 4443}\nmqtt: {securePort: 8883, host: 0.0.0.0}\n")
+        self.assertEqual(secure_ports(config), [
+            ("http.securePort", 4443, "127.0.0.1"), ("mqtt.securePort", 8883, "0.0.0.0"),
+        ])
 
     def test_shared_store(self) -> None:
         """

@@ -22,17 +22,21 @@ class OptionTests(TestCase):
 
     def test_round_trip(self) -> None:
         """
-        The descriptors the master gives are the ones the worker reads.
+        The descriptors and the number the master gives are the ones the worker reads.
         """
         sockets = {"http.port": (4, socket.AF_INET), "mqtt.port": (5, socket.AF_INET6)}
-        self.assertEqual(parse_worker_option(worker_option(3, sockets)), (3, sockets))
+        self.assertEqual(parse_worker_option(worker_option(3, sockets, 1)), (3, sockets, 1))
 
     def test_malformed(self) -> None:
         """
         A value the master did not make is refused with a L{ConfigError} that says the option
         is internal.
         """
-        for text in ("3", "{", '{"bus": 3}', '{"bus": "x", "sockets": {}}', '{"bus": 3, "sockets": {"a": 1}}'):
+        malformed = (
+            "3", "{", '{"bus": 3}', '{"bus": 3, "index": "0", "sockets": {}}',
+            '{"bus": "x", "index": 0, "sockets": {}}', '{"bus": 3, "index": 0, "sockets": {"a": 1}}',
+        )
+        for text in malformed:
             with self.assertRaises(ConfigError) as raised:
                 parse_worker_option(text)
             self.assertIn("--worker is internal", raised.exception.message)

@@ -8,11 +8,11 @@ over C{(alias, name)} paths.
 
 from __future__ import annotations
 
-from typing import Optional, Union
+from typing import Iterator, Optional, Union
 
 import attr
 
-from harper.database.conditions import Node
+from harper.database.conditions import Condition, Group, Node
 
 
 @attr.frozen
@@ -147,3 +147,32 @@ class DeletePlan:
 
 
 Plan = Union[SelectPlan, InsertPlan, UpdatePlan, DeletePlan]
+
+
+def _where_columns(node: Optional[Node]) -> Iterator[Column]:
+    if isinstance(node, Condition):
+        yield Column(node.attribute[0], node.attribute[1])
+    elif isinstance(node, Group):
+        for child in node.conditions:
+            yield from _where_columns(child)
+    elif node is not None:
+        yield from _where_columns(node.condition)
+
+
+def read_columns(planned: Plan) -> Iterator[Column]:
+    """
+    The columns a statement reads: those a C{SELECT} answers with (alone or aggregated),
+    joins on, groups and orders by, and those the C{WHERE} of any statement filters on.
+    """
+    if isinstance(planned, SelectPlan):
+        values = [output.value for output in planned.outputs]
+        values += [order.value for order in planned.order if not isinstance(order.value, str)]
+        values += list(planned.group_by)
+        if planned.join is not None:
+            values += [planned.join.left, planned.join.right]
+        for value in values:
+            column = value.column if isinstance(value, Aggregate) else value
+            if column is not None:
+                yield column
+    if not isinstance(planned, InsertPlan):
+        yield from _where_columns(planned.where)
