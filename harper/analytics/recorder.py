@@ -21,14 +21,14 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
-from harper.auth.system import SYSTEM_DATABASE
+from harper.auth.system import system_table
 from harper.database.conditions import Condition, Query
 from harper.database.events import ChangeFeed
 from harper.database.query import QueryExecutor
 from harper.database.table import Table
 from harper.database.transaction import Transaction, TransactionRunner
 from harper.resources.table import TableResource
-from harper.schema.model import AttributeDefinition, Schema, TableDefinition, TypeRef
+from harper.schema.model import AttributeDefinition, Schema, TypeRef
 
 #: The metric of a request's handling time (milliseconds), as Harper names it.
 DURATION = "duration"
@@ -48,23 +48,17 @@ BOUNDS = tuple(0.01 * 1.2 ** n for n in range(100))
 
 _FLOAT = TypeRef("Float")
 
-ANALYTICS_TABLE = TableDefinition(
-    type_name="hdb_analytics",
-    name="hdb_analytics",
-    database=SYSTEM_DATABASE,
-    attributes=(
-        AttributeDefinition("id", TypeRef("String"), primary_key=True),
-        AttributeDefinition("metric", TypeRef("String", nullable=False), indexed=True),
-        AttributeDefinition("path", TypeRef("String", nullable=False), indexed=True),
-        AttributeDefinition("method", TypeRef("String", nullable=False)),
-        AttributeDefinition("time", _FLOAT, indexed=True),
-        AttributeDefinition("period", _FLOAT),
-        AttributeDefinition("count", TypeRef("Int")),
-        *(AttributeDefinition(name, _FLOAT) for name in ("mean", "min", "max")),
-        *(AttributeDefinition(name, _FLOAT) for name in ("median", "p90", "p95", "p99")),
-    ),
-    replicate=False,
-    sealed=True,
+ANALYTICS_TABLE = system_table(
+    "hdb_analytics",
+    AttributeDefinition("id", TypeRef("String"), primary_key=True),
+    AttributeDefinition("metric", TypeRef("String", nullable=False), indexed=True),
+    AttributeDefinition("path", TypeRef("String", nullable=False), indexed=True),
+    AttributeDefinition("method", TypeRef("String", nullable=False)),
+    AttributeDefinition("time", _FLOAT, indexed=True),
+    AttributeDefinition("period", _FLOAT),
+    AttributeDefinition("count", TypeRef("Int")),
+    *(AttributeDefinition(name, _FLOAT) for name in ("mean", "min", "max")),
+    *(AttributeDefinition(name, _FLOAT) for name in ("median", "p90", "p95", "p99")),
 )
 
 

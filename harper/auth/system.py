@@ -12,45 +12,43 @@ from harper.schema.model import AttributeDefinition, TableDefinition, TypeRef
 #: The database holding harper's own tables.
 SYSTEM_DATABASE = "system"
 
-USER_TABLE = TableDefinition(
-    type_name="hdb_user",
-    name="hdb_user",
-    database=SYSTEM_DATABASE,
-    attributes=(
-        AttributeDefinition("username", TypeRef("String"), primary_key=True),
-        AttributeDefinition("password", TypeRef("String", nullable=False)),
-        AttributeDefinition("role", TypeRef("String", nullable=False), indexed=True),
-        AttributeDefinition("active", TypeRef("Boolean", nullable=False)),
-    ),
-    replicate=False,
-    sealed=True,
+
+def system_table(name: str, *attributes: AttributeDefinition) -> TableDefinition:
+    """
+    The definition of harper's own table C{system.name}: sealed (no attributes beyond
+    C{attributes}) and never replicated.
+    """
+    return TableDefinition(
+        type_name=name,
+        name=name,
+        database=SYSTEM_DATABASE,
+        attributes=attributes,
+        replicate=False,
+        sealed=True,
+    )
+
+
+USER_TABLE = system_table(
+    "hdb_user",
+    AttributeDefinition("username", TypeRef("String"), primary_key=True),
+    AttributeDefinition("password", TypeRef("String", nullable=False)),
+    AttributeDefinition("role", TypeRef("String", nullable=False), indexed=True),
+    AttributeDefinition("active", TypeRef("Boolean", nullable=False)),
 )
 
-ROLE_TABLE = TableDefinition(
-    type_name="hdb_role",
-    name="hdb_role",
-    database=SYSTEM_DATABASE,
-    attributes=(
-        AttributeDefinition("id", TypeRef("String"), primary_key=True),
-        AttributeDefinition("role", TypeRef("String", nullable=False), indexed=True),
-        AttributeDefinition("permission", TypeRef("Any", nullable=False)),
-    ),
-    replicate=False,
-    sealed=True,
+ROLE_TABLE = system_table(
+    "hdb_role",
+    AttributeDefinition("id", TypeRef("String"), primary_key=True),
+    AttributeDefinition("role", TypeRef("String", nullable=False), indexed=True),
+    AttributeDefinition("permission", TypeRef("Any", nullable=False)),
 )
 
 #: Cookie sessions by the SHA-256 of their secret (the secret itself is never stored).
-SESSION_TABLE = TableDefinition(
-    type_name="hdb_session",
-    name="hdb_session",
-    database=SYSTEM_DATABASE,
-    attributes=(
-        AttributeDefinition("id", TypeRef("String"), primary_key=True),
-        AttributeDefinition("username", TypeRef("String", nullable=False), indexed=True),
-        AttributeDefinition("expires", TypeRef("Float", nullable=False)),
-    ),
-    replicate=False,
-    sealed=True,
+SESSION_TABLE = system_table(
+    "hdb_session",
+    AttributeDefinition("id", TypeRef("String"), primary_key=True),
+    AttributeDefinition("username", TypeRef("String", nullable=False), indexed=True),
+    AttributeDefinition("expires", TypeRef("Float", nullable=False)),
 )
 
 

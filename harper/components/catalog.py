@@ -26,7 +26,7 @@ from typing import Any, Callable, Optional, Sequence
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
-from harper.auth.system import SYSTEM_DATABASE
+from harper.auth.system import SYSTEM_DATABASE, system_table
 from harper.database.events import DELETE, ChangeEvent
 from harper.database.migrate import migrate
 from harper.database.table import Table
@@ -47,29 +47,16 @@ _TIME = TypeRef("Float")
 #: The C{source} of the definitions made here, shown where a schema file would be.
 SOURCE = "operations API"
 
-DATABASE_TABLE = TableDefinition(
-    type_name="hdb_database",
-    name="hdb_database",
-    database=SYSTEM_DATABASE,
-    attributes=(AttributeDefinition("name", TypeRef("String"), primary_key=True),),
-    replicate=False,
-    sealed=True,
-)
+DATABASE_TABLE = system_table("hdb_database", AttributeDefinition("name", TypeRef("String"), primary_key=True))
 
-TABLE_TABLE = TableDefinition(
-    type_name="hdb_table",
-    name="hdb_table",
-    database=SYSTEM_DATABASE,
-    attributes=(
-        AttributeDefinition("id", TypeRef("String"), primary_key=True),
-        AttributeDefinition("database", TypeRef("String", nullable=False), indexed=True),
-        AttributeDefinition("table", TypeRef("String", nullable=False)),
-        AttributeDefinition("primary_key", TypeRef("String", nullable=False)),
-        AttributeDefinition("attributes", TypeRef(None, item=TypeRef("String", nullable=False))),
-        AttributeDefinition("expiration", TypeRef("Float")),
-    ),
-    replicate=False,
-    sealed=True,
+TABLE_TABLE = system_table(
+    "hdb_table",
+    AttributeDefinition("id", TypeRef("String"), primary_key=True),
+    AttributeDefinition("database", TypeRef("String", nullable=False), indexed=True),
+    AttributeDefinition("table", TypeRef("String", nullable=False)),
+    AttributeDefinition("primary_key", TypeRef("String", nullable=False)),
+    AttributeDefinition("attributes", TypeRef(None, item=TypeRef("String", nullable=False))),
+    AttributeDefinition("expiration", TypeRef("Float")),
 )
 
 

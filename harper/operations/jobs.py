@@ -21,7 +21,7 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from harper.auth.system import SYSTEM_DATABASE
+from harper.auth.system import system_table
 from harper.database.conditions import Condition, Query, SortKey
 from harper.database.migrate import migrate
 from harper.database.query import QueryExecutor
@@ -29,7 +29,7 @@ from harper.database.table import Table
 from harper.database.transaction import Transaction, TransactionRunner
 from harper.errors import HarperError, InvalidInput, NotFound
 from harper.operations.registry import OperationCall, OperationRegistry
-from harper.schema.model import AttributeDefinition, TableDefinition, TypeRef
+from harper.schema.model import AttributeDefinition, TypeRef
 
 operations = OperationRegistry()
 
@@ -38,22 +38,16 @@ IN_PROGRESS, COMPLETE, ERROR = "IN_PROGRESS", "COMPLETE", "ERROR"
 #: The message of a job the daemon stopped before it finished.
 INTERRUPTED = "the daemon stopped before the job finished; run it again"
 
-JOB_TABLE = TableDefinition(
-    type_name="hdb_job",
-    name="hdb_job",
-    database=SYSTEM_DATABASE,
-    attributes=(
-        AttributeDefinition("id", TypeRef("String"), primary_key=True),
-        AttributeDefinition("type", TypeRef("String", nullable=False)),
-        AttributeDefinition("status", TypeRef("String", nullable=False), indexed=True),
-        AttributeDefinition("user", TypeRef("String"), indexed=True),
-        AttributeDefinition("start_datetime", TypeRef("Long", nullable=False), indexed=True),
-        AttributeDefinition("end_datetime", TypeRef("Long")),
-        AttributeDefinition("message", TypeRef("String")),
-        AttributeDefinition("errors", TypeRef("Any")),
-    ),
-    replicate=False,
-    sealed=True,
+JOB_TABLE = system_table(
+    "hdb_job",
+    AttributeDefinition("id", TypeRef("String"), primary_key=True),
+    AttributeDefinition("type", TypeRef("String", nullable=False)),
+    AttributeDefinition("status", TypeRef("String", nullable=False), indexed=True),
+    AttributeDefinition("user", TypeRef("String"), indexed=True),
+    AttributeDefinition("start_datetime", TypeRef("Long", nullable=False), indexed=True),
+    AttributeDefinition("end_datetime", TypeRef("Long")),
+    AttributeDefinition("message", TypeRef("String")),
+    AttributeDefinition("errors", TypeRef("Any")),
 )
 
 #: What a job does in its transaction: returns the fields to add to its finished record,

@@ -9,12 +9,12 @@ for table changes, the value itself for anything a custom resource sends.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Optional
 
 from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.logger import Logger
 
-from harper.database.events import PUT, ChangeEvent
+from harper.database.events import MESSAGE, PUT, ChangeEvent
 from harper.errors import InvalidInput, NotFound
 from harper.pubsub.targets import target_for
 from harper.resources.context import RequestContext
@@ -80,15 +80,30 @@ class Subscriptions:
         context = RequestContext(
             user=user, headers=dict(headers), subscription=options, check_permission=True
         )
-        subscription = self._caller.open("connect", resource, target, context, deliver)
         if target.id is None or options.omit_current or options.replays or not hasattr(resource, "table"):
-            return subscription
-        d = self._caller.call("get", resource, target, RequestContext(user=user, check_permission=True))
+            return self._caller.open("connect", resource, target, context, deliver)
+        # The current record is read after the subscription starts, so a change can reach the
+        # listener before it or after it (an event relayed late from another worker): the
+        # newest version delivered so far decides, and older states of the record are dropped.
+        newest: list[Optional[float]] = [None]
+
+        def in_order(event: ChangeEvent) -> None:
+            if event.id == target.id and event.type != MESSAGE:
+                if newest[0] is not None and event.timestamp <= newest[0]:
+                    return
+                newest[0] = event.timestamp
+            deliver(event)
+
+        subscription = self._caller.open("connect", resource, target, context, in_order)
+        reading = RequestContext(user=user, check_permission=True)
+        d = self._caller.call("get", resource, target, reading)
 
         def current(record: Any) -> Any:
             table = resource.table
-            deliver(ChangeEvent(table.database, table.name, target.id, PUT, record,
-                                self._caller.runner.timestamp()))
+            version = reading.last_modified
+            if version is None:
+                version = self._caller.runner.timestamp()
+            in_order(ChangeEvent(table.database, table.name, target.id, PUT, record, version))
             return subscription
 
         def absent(failure: Any) -> Any:

@@ -8,11 +8,38 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
 import time
 from typing import Any, Iterable, Optional
 
+from twisted.internet import reactor
+from twisted.internet.defer import inlineCallbacks
+from twisted.internet.task import deferLater
+
+from tests.service.helpers import DEADLINE
+
 #: Whether this system shows sockets and their owners in /proc.
 HAS_PROC = os.path.exists("/proc/net/tcp")
+
+#: The line a worker logs once it serves: its index and pid.
+_SERVING = re.compile(rb"worker (\d+) \(pid (\d+)\) serving")
+
+
+@inlineCallbacks
+def wait_for_workers(daemon: Any, count: int, gone: tuple[int, ...] = ()) -> Any:
+    """
+    Fire with the pid of every serving worker of C{daemon} (a started daemon of
+    L{tests.service.helpers}) by index, once C{count} workers serve and none of them is one of
+    the C{gone} pids.
+    """
+    deadline = reactor.seconds() + DEADLINE
+    while True:
+        workers = {int(i): int(pid) for i, pid in _SERVING.findall(daemon.stdout)}
+        if len(workers) == count and not set(workers.values()) & set(gone):
+            return workers
+        if reactor.seconds() > deadline or not daemon.running:
+            raise AssertionError(f"{count} workers do not serve\n{daemon.output()}")
+        yield deferLater(reactor, 0.05, lambda: None)
 
 
 def _accepted_inode(server_port: int, client_port: int) -> Optional[str]:

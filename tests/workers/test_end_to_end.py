@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import signal
 import tempfile
@@ -24,14 +23,13 @@ from twisted.trial.unittest import SkipTest, TestCase
 from tests.service.helpers import (
     DEADLINE, daemon_arguments, free_port, start_daemon, wait_until_listening, write_tree,
 )
-from tests.workers.helpers import HAS_PROC, connection_to, send, serving_pid
+from tests.workers.helpers import HAS_PROC, connection_to, send, serving_pid, wait_for_workers
 
 APPLICATION = {
     "schema.graphql": "type Dog @table @export {\n  id: ID @primaryKey\n  name: String!\n  age: Int\n}\n",
     "config.yaml": "rest: true\ngraphqlSchema: {files: '*.graphql'}\n",
 }
 
-_SERVING = re.compile(rb"worker (\d+) \(pid (\d+)\) serving")
 
 
 class Subscriber(WebSocketClientProtocol):
@@ -67,22 +65,7 @@ class TwoWorkersTests(TestCase):
         )
         self.daemon = start_daemon(self, arguments)
         yield wait_until_listening(self.daemon, self.port)
-        self.workers = yield self.wait_for_workers(2)
-
-    @inlineCallbacks
-    def wait_for_workers(self, count: int, gone: tuple[int, ...] = ()) -> Any:
-        """
-        Fire with the pid of every serving worker by index once C{count} workers serve and
-        none of them is one of the C{gone} pids.
-        """
-        deadline = reactor.seconds() + DEADLINE
-        while True:
-            workers = {int(i): int(pid) for i, pid in _SERVING.findall(self.daemon.stdout)}
-            if len(workers) == count and not set(workers.values()) & set(gone):
-                return workers
-            if reactor.seconds() > deadline or not self.daemon.running:
-                raise AssertionError(f"{count} workers do not serve\n{self.daemon.output()}")
-            yield deferLater(reactor, 0.05, lambda: None)
+        self.workers = yield wait_for_workers(self.daemon, 2)
 
     def connect(self, pid: int) -> Deferred:
         """
@@ -173,7 +156,7 @@ class TwoWorkersTests(TestCase):
         os.kill(self.workers[0], signal.SIGKILL)
         status, _, _ = yield self.request(survivor, "PUT", "/Dog/max", {"name": "Max"})
         self.assertEqual(status, 204)
-        self.workers = yield self.wait_for_workers(2, gone=(self.workers[0],))
+        self.workers = yield wait_for_workers(self.daemon, 2, gone=(self.workers[0],))
         replacement = yield self.connect(self.workers[0])
         _, record, _ = yield self.request(replacement, "GET", "/Dog/max")
         self.assertEqual(record, {"id": "max", "name": "Max"})

@@ -5,7 +5,6 @@ the shared MQTT port, each connection checked to be served by the worker the tes
 
 from __future__ import annotations
 
-import re
 import shutil
 import socket
 import tempfile
@@ -24,9 +23,8 @@ from tests.mqtt.helpers import V5, V311, Client, properties
 from tests.service.helpers import (
     DEADLINE, daemon_arguments, free_port, start_daemon, wait_until_listening,
 )
-from tests.workers.helpers import HAS_PROC, serving_pid
+from tests.workers.helpers import HAS_PROC, serving_pid, wait_for_workers
 
-_SERVING = re.compile(rb"worker (\d+) \(pid (\d+)\) serving")
 
 
 class _PinnedPaho(paho.Client):
@@ -62,12 +60,7 @@ class PlainTopicsAcrossWorkersTests(TestCase):
             "--set", "mqtt.requireAuthentication=false",
         ))
         yield wait_until_listening(self.daemon, self.mqtt_port)
-        deadline = reactor.seconds() + DEADLINE
-        while len(set(_SERVING.findall(self.daemon.stdout))) < 2:
-            if reactor.seconds() > deadline or not self.daemon.running:
-                raise AssertionError(f"two workers do not serve\n{self.daemon.output()}")
-            yield deferLater(reactor, 0.05, lambda: None)
-        self.pids = sorted({int(pid) for _, pid in _SERVING.findall(self.daemon.stdout)})
+        self.pids = sorted((yield wait_for_workers(self.daemon, 2)).values())
 
     @inlineCallbacks
     def client_on(self, pid: int, client_id: str, version: int = V5) -> Any:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import re
 import shutil
 import socket
 import ssl
@@ -19,7 +18,6 @@ from typing import Any
 import treq
 from twisted.internet import reactor
 from twisted.internet.defer import inlineCallbacks
-from twisted.internet.task import deferLater
 from twisted.internet.threads import deferToThread
 from twisted.trial.unittest import SkipTest, TestCase
 from twisted.web.client import Agent, HTTPConnectionPool
@@ -32,10 +30,9 @@ from tests.mqtt.helpers import V311, Client
 from tests.service.helpers import (
     DEADLINE, daemon_arguments, free_port, start_daemon, wait_until_listening, write_tree,
 )
-from tests.workers.helpers import HAS_PROC, serving_pid
+from tests.workers.helpers import HAS_PROC, serving_pid, wait_for_workers
 from tests.workers.test_end_to_end import APPLICATION
 
-_SERVING = re.compile(rb"worker (\d+) \(pid (\d+)\) serving")
 
 
 @implementer(IPolicyForHTTPS)
@@ -98,12 +95,7 @@ class TLSWorkersTests(TestCase):
             "--set", "mqtt.requireAuthentication=false",
         ))
         yield wait_until_listening(self.daemon, self.https)
-        deadline = reactor.seconds() + DEADLINE
-        while len(set(_SERVING.findall(self.daemon.stdout))) < 2:
-            if reactor.seconds() > deadline or not self.daemon.running:
-                raise AssertionError(f"two workers do not serve\n{self.daemon.output()}")
-            yield deferLater(reactor, 0.05, lambda: None)
-        self.pids = sorted({int(pid) for _, pid in _SERVING.findall(self.daemon.stdout)})
+        self.pids = sorted((yield wait_for_workers(self.daemon, 2)).values())
 
     @inlineCallbacks
     def test_https_through_both_workers(self) -> Any:
