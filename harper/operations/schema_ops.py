@@ -38,7 +38,7 @@ def _shaped(described: Mapping[str, Any], resource: TableResource, user: Any) ->
         "schema": described["database"],
         "name": described["name"],
         "hash_attribute": primary_key,
-        "audit": definition.audit,
+        "audit": resource.history is not None,
         "schema_defined": definition.source != catalog.SOURCE,
         "attributes": [
             {

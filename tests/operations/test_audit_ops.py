@@ -154,3 +154,10 @@ class AuditOffTests(OperationsCase):
         for operation in ("read_audit_log", "read_transaction_log", "delete_audit_logs_before"):
             message = await self.refused({"operation": operation, "table": "Dog", "timestamp": 0}, 400)
             self.assertIn("logging.auditLog", message)
+
+    async def test_described_unaudited(self) -> None:
+        """
+        C{describe_table} says the table is not audited.
+        """
+        described = await self.ok({"operation": "describe_table", "table": "Dog"})
+        self.assertIs(described["audit"], False)

@@ -197,6 +197,19 @@ class ReplicatingWorkersTests(TestCase):
                                                 operations=True)
             self.assertEqual((status, answer["node_name"], answer["is_enabled"]), (200, "A", True),
                              answer)
+        # B dials A: A knows B as a peer once that connection is up.
+        status_of_a: list[Any] = []
+
+        def b_connected() -> Deferred:
+            def known(result: tuple[int, Any]) -> bool:
+                status_of_a[:] = [result]
+                return any(each.get("name") == "B" and each.get("connected")
+                           for each in result[1].get("connections", ()))
+
+            return self.through(0, "POST", "/", {"operation": "cluster_status"},
+                                operations=True).addCallback(known)
+
+        yield eventually(b_connected, lambda: f"B never connected to A: {status_of_a}")
         status, answer = yield self.through(1, "PUT", "/Dog/confirmed", {"name": "Sure"},
                                             headers={"X-Replicate-To": "B"})
         self.assertLess(status, 300, answer)
