@@ -10,6 +10,7 @@ looks like inside.
 from __future__ import annotations
 
 import http.client
+import dataclasses
 import json
 import os
 import re
@@ -293,6 +294,9 @@ class WrkResult:
     :ivar p50_ms: median latency, in milliseconds.
     :ivar p99_ms: 99th percentile latency, in milliseconds.
     :ivar errors: socket errors, timeouts and responses that were not 2xx or 3xx.
+    :ivar cpu_us: the server's CPU time (user and system) per response, in microseconds,
+        when its process was given: unlike the rate, it hardly moves with the load others
+        put on the machine.
     """
 
     requests: int
@@ -300,6 +304,7 @@ class WrkResult:
     p50_ms: float
     p99_ms: float
     errors: int
+    cpu_us: Optional[float] = None
 
     @property
     def rate(self) -> float:
@@ -331,21 +336,37 @@ def parse_wrk_output(output: str) -> WrkResult:
     )
 
 
+def cpu_seconds(pid: int) -> float:
+    """
+    The user and system CPU time process C{pid} used so far, in seconds.
+    """
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run_wrk(
-    port: int, request_file: str, duration: float, threads: int, connections: int
+    port: int, request_file: str, duration: float, threads: int, connections: int,
+    server_pid: Optional[int] = None,
 ) -> WrkResult:
     """
     Run wrk against 127.0.0.1:C{port} for C{duration} seconds, cycling through the request
-    lines in C{request_file}.
+    lines in C{request_file}; with C{server_pid}, also measure that process's CPU time per
+    response.
     """
     argv = [
         "wrk", f"-t{threads}", f"-c{connections}", f"-d{duration:g}s", "--timeout", "10s",
         "-s", WRK_SCRIPT, f"http://127.0.0.1:{port}", "--", request_file,
     ]
+    cpu_before = cpu_seconds(server_pid) if server_pid is not None else 0.0
     done = subprocess.run(argv, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"wrk failed ({done.returncode}):\n{done.stdout}{done.stderr}")
-    return parse_wrk_output(done.stdout)
+    result = parse_wrk_output(done.stdout)
+    if server_pid is None or not result.requests:
+        return result
+    cpu_us = (cpu_seconds(server_pid) - cpu_before) / result.requests * 1e6
+    return dataclasses.replace(result, cpu_us=cpu_us)
 
 
 def write_requests(path: str, lines: Sequence[str]) -> str:

@@ -170,19 +170,26 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
 
 
 def measure(
-    port: int, lines: list[str], folder: str, name: str, args: argparse.Namespace
+    port: int, lines: list[str], folder: str, name: str, args: argparse.Namespace, pid: Optional[int] = None,
 ) -> harness.WrkResult:
     """
-    Write C{lines} to a request file in C{folder} and run wrk with them against C{port}.
+    Write C{lines} to a request file in C{folder} and run wrk with them against C{port}
+    (served by process C{pid}, whose CPU time per response is measured when given).
     """
     path = harness.write_requests(os.path.join(folder, f"{name}.requests"), lines)
-    return harness.run_wrk(port, path, args.duration, args.threads, args.connections)
+    return harness.run_wrk(port, path, args.duration, args.threads, args.connections, pid)
+
+
+def _cpu_columns(result: harness.WrkResult, bare: harness.WrkResult) -> str:
+    if result.cpu_us is None or bare.cpu_us is None:
+        return f"{'-':>8}{'-':>10}"
+    return f"{result.cpu_us:>8.0f}{bare.cpu_us / result.cpu_us:>9.2f}x"
 
 
 def _row(label: str, result: harness.WrkResult, bare: harness.WrkResult) -> str:
     return (
         f"  {label:<22}{result.rate:>10,.0f}{result.p50_ms:>9.2f}{result.p99_ms:>9.2f}"
-        f"{result.errors:>8}{result.rate / bare.rate:>9.2f}x"
+        f"{result.errors:>8}{result.rate / bare.rate:>9.2f}x{_cpu_columns(result, bare)}"
     )
 
 
@@ -216,7 +223,7 @@ def report(
         f"per run, {harness.DOGS} dogs over {harness.BREEDS} breeds, one harper process, "
         f"{os.cpu_count()} cores"
     )
-    columns = f"{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'x bare':>10}"
+    columns = f"{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'x bare':>10}{'CPU us':>8}{'x bare':>10}"
     print(f"  {'':<22}{columns}   targets (issue 7)")
     print(_row("bare twisted.web GET", bare, bare))
     for benchmark in BENCHMARKS:
@@ -258,16 +265,16 @@ def measure_baseline(args: argparse.Namespace, folder: str, body: bytes) -> harn
     try:
         bare_server.start()
         print(f"baseline on port {bare_server.port}; measuring bare twisted.web GET...")
-        return measure(bare_server.port, harness.get_requests(), folder, "bare", args)
+        return measure(bare_server.port, harness.get_requests(), folder, "bare", args, bare_server.process.pid)
     finally:
         bare_server.stop()
 
 
 def measure_harper(
-    args: argparse.Namespace, port: int, folder: str
+    args: argparse.Namespace, port: int, folder: str, pid: Optional[int] = None,
 ) -> tuple[dict[str, harness.WrkResult], dict[str, str]]:
     """
-    Run the selected benchmarks against the harper on C{port}: their results, and the
+    Run the selected benchmarks against the harper on C{port} (process C{pid}): their results, and the
     reasons of those skipped because their first request failed.
     """
     results, skipped = {}, {}
@@ -281,7 +288,7 @@ def measure_harper(
             print(f"skipping {benchmark.label}: {problem}")
             continue
         print(f"measuring {benchmark.label}...")
-        results[benchmark.name] = measure(port, lines, folder, benchmark.name, args)
+        results[benchmark.name] = measure(port, lines, folder, benchmark.name, args, pid)
     return results, skipped
 
 
@@ -300,7 +307,7 @@ def run(args: argparse.Namespace, folder: str) -> None:
         if status != 200:
             raise RuntimeError(f"GET /Dog/1 answered {status} after loading: {dog[:200]!r}")
         bare = measure_baseline(args, folder, dog)
-        results, skipped = measure_harper(args, harper.port, folder)
+        results, skipped = measure_harper(args, harper.port, folder, harper.process.pid)
     finally:
         harper.stop()
     report(results, skipped, bare, args)

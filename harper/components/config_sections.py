@@ -22,6 +22,9 @@ from harper.database.storage import DEFAULT_CACHE_SIZE, DEFAULT_CACHE_SIZE_BYTES
 #: The words that C{logging.level} accepts, from the most verbose.
 LOG_LEVELS = ("trace", "debug", "info", "warn", "error", "fatal", "notify")
 
+#: MQTT's largest packet: a fixed header of 5 bytes and the largest remaining length.
+MAX_PACKET_SIZE = 268_435_460
+
 _optional_port = checks.optional(checks.port)
 _optional_path = checks.optional(checks.path)
 
@@ -78,14 +81,20 @@ class HttpConfig:
     :ivar cors_access_list: the origins allowed; empty means any origin.
     :ivar compression_threshold: responses larger than this many bytes are compressed.
     :ivar max_body_size: the largest request body accepted, in bytes.
-    :ivar timeout: milliseconds a request may take.
+    :ivar timeout: milliseconds a request may take, from its head to its answer.
     :ivar keep_alive_timeout: milliseconds an idle kept-alive connection stays open.
+    :ivar headers_timeout: milliseconds a client may take to send a request head.
+    :ivar max_header_size: the largest request head accepted, in bytes.
     :ivar request_queue_limit: milliseconds the oldest unanswered write may have waited before
         new writes are refused with 503; 0 switches the limit off.
     :ivar max_queued_messages: events held for a WebSocket or event-stream client whose
         socket stopped draining, before L{slow_consumer} applies.
     :ivar slow_consumer: what happens past that bound: C{disconnect} the client (WebSocket
         close code 4008, the event stream ends) or C{drop} the events it cannot take.
+    :ivar max_connections: connections open at once (plain and TLS port together, per
+        process); more are closed as soon as they are accepted. 0 switches the bound off.
+    :ivar max_web_socket_message_size: the largest WebSocket message (and frame) accepted, in
+        bytes; a larger one closes the WebSocket with code 1009.
     """
 
     host: str = _host()
@@ -98,9 +107,13 @@ class HttpConfig:
     max_body_size: int = setting(10485760, checks.integer(1))
     timeout: int = setting(120000, checks.integer(1))
     keep_alive_timeout: int = setting(30000, checks.integer(1))
+    headers_timeout: int = setting(60000, checks.integer(1))
+    max_header_size: int = setting(16384, checks.integer(256))
     request_queue_limit: int = setting(20000, checks.integer(0))
     max_queued_messages: int = setting(1000, checks.integer(1))
     slow_consumer: str = setting("disconnect", checks.one_of("disconnect", "drop"))
+    max_connections: int = setting(10000, checks.integer(0))
+    max_web_socket_message_size: int = setting(10485760, checks.integer(1))
 
 
 @attr.frozen(kw_only=True)
@@ -113,6 +126,7 @@ class OperationsApiConfig:
     port: int = setting(9925, checks.port)
     secure_port: Optional[int] = _secure_port()
     mtls: Optional[MutualTlsConfig] = _mtls()
+    max_connections: int = setting(1000, checks.integer(0))
 
 
 @attr.frozen(kw_only=True)
@@ -130,6 +144,15 @@ class MqttConfig:
         L{slow_consumer} applies to its QoS 0 messages.
     :ivar slow_consumer: C{drop} the QoS 0 messages a slow client cannot take, or
         C{disconnect} it (reason code 0x97).
+    :ivar max_connections: see L{HttpConfig}.
+    :ivar max_packet_size: the largest packet accepted, in bytes (announced in CONNACK); a
+        larger one disconnects the client (reason code 0x95). 0: MQTT's own limit.
+    :ivar max_inflight_messages: QoS 1 and 2 messages a client may have sent unacknowledged
+        (the Receive Maximum announced in CONNACK); more disconnect it (reason code 0x93).
+    :ivar max_subscriptions: topic filters one session may subscribe to; filters past it are
+        refused with reason code 0x97 (0x80 in MQTT 3.1.1). 0 switches the bound off.
+    :ivar connect_timeout: milliseconds a new connection may take to send its CONNECT before
+        it is closed; 0 switches the bound off.
     """
 
     host: str = _host()
@@ -141,6 +164,11 @@ class MqttConfig:
     max_queued_messages: int = setting(1000, checks.integer(1))
     max_queued_bytes: int = setting(1048576, checks.integer(1))
     slow_consumer: str = setting("drop", checks.one_of("drop", "disconnect"))
+    max_connections: int = setting(10000, checks.integer(0))
+    max_packet_size: int = setting(10485760, checks.integer(0, MAX_PACKET_SIZE))
+    max_inflight_messages: int = setting(1024, checks.integer(1, 65535))
+    max_subscriptions: int = setting(1000, checks.integer(0))
+    connect_timeout: int = setting(10000, checks.integer(0))
 
 
 @attr.frozen(kw_only=True)

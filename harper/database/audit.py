@@ -20,13 +20,13 @@ from typing import Any, Callable, Iterator, Optional
 
 import attr
 from BTrees.OOBTree import OOBTree
-from persistent import Persistent
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
 from harper.database.events import ChangeEvent
+from harper.database.packed import PackedState
 from harper.database.transaction import Transaction, TransactionRunner
 
 _ROOT_KEY = "harper.audit"
@@ -81,11 +81,12 @@ class AuditChange:
         return cls(*stored)
 
 
-class AuditEntry(Persistent):
+class AuditEntry(PackedState):
     """
     The changes of one table that one ZODB commit made (all the units of work of a group
     commit together), a persistent object of its own so that appending to a table's log never
-    rewrites the entries before it.
+    rewrites the entries before it; stored packed (one plain pickle, see
+    L{harper.database.packed}), which is most of what a write saves by it.
 
     :ivar changes: the changes, as L{AuditChange.stored_event} tuples, in commit order.
     """

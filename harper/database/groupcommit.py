@@ -11,7 +11,15 @@ others fail, and it never leaves a trace.
 Writes submitted on the reactor thread while it runs are handed to the writer thread once per
 reactor iteration, together: the requests read from every ready connection in one pass form
 one group, instead of the writer waking for the first and committing it alone (small groups
-cost more per write: every group pickles the index buckets it touched).
+cost more per write: a commit costs the writer about 0.4 ms besides its writes, see
+docs/benchmarks.md, "PUT").
+
+Under load, clients that write in a loop tend to split into groups that take turns: while one
+group commits, the next one's writes arrive, and the clients of the first come back only once
+it is answered. When writes arrived during a commit (the writer is behind), the next group
+therefore waits a little (C{gather}, 1 ms by default) for as many writes as the previous group
+held to join it, so the turns merge into fewer, larger groups. A writer that keeps up commits
+every write at once: a lone write never waits.
 """
 
 from __future__ import annotations
@@ -42,17 +50,22 @@ class GroupCommitter:
 
     :param runner: provides the connection, clock, change feed and reactor.
     :param max_group: a group holding this many writes takes no further batch of writes.
+    :param gather: the most seconds a group waits for more writes when the writer is behind
+        (see the module's description); 0 never waits.
     """
 
     _log = Logger()
 
-    def __init__(self, runner: TransactionRunner, max_group: int = 256) -> None:
+    def __init__(self, runner: TransactionRunner, max_group: int = 256, gather: float = 0.001) -> None:
         self._runner = runner
         self._max_group = max_group
+        self._gather = gather
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._thread: Optional[threading.Thread] = None
         self._batch: list = []
         self._flushing: Any = None
+        # The size of the last group when writes arrived while it committed, else 0.
+        self._behind = 0
 
     def start(self) -> None:
         """
@@ -101,20 +114,39 @@ class GroupCommitter:
             first = self._queue.get()
             if first is _STOP:
                 return
-            group = list(first)
-            stopping = False
-            while len(group) < self._max_group:
-                try:
-                    batch = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if batch is _STOP:
-                    stopping = True
-                    break
-                group.extend(batch)
+            group, stopping = self._collect(list(first))
+            self._behind = 0
             self._commit_group(group)
             if stopping:
                 return
+
+    def _collect(self, group: list) -> tuple[list, bool]:
+        """
+        Add the queued batches to C{group}; when the writer is behind, wait up to C{gather}
+        seconds for batches until the group holds as many more writes as the previous group.
+        Return the group and whether the writer was asked to stop.
+        """
+        target = min(self._max_group, len(group) + self._behind)
+        deadline = None
+        while len(group) < self._max_group:
+            try:
+                batch = self._queue.get_nowait()
+            except queue.Empty:
+                if len(group) >= target:
+                    break
+                if deadline is None:
+                    deadline = time.monotonic() + self._gather
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                try:
+                    batch = self._queue.get(timeout=left)
+                except queue.Empty:
+                    break
+            if batch is _STOP:
+                return group, True
+            group.extend(batch)
+        return group, False
 
     def _commit_group(self, group: list) -> None:
         runner = self._runner
@@ -126,8 +158,10 @@ class GroupCommitter:
             manager.begin()
             done: list[tuple[Deferred, Any, Transaction]] = []
             failed = None
+            # The units of work share one ZODB transaction, so they share its table lookups.
+            stores: dict = {}
             for index, (work, d) in enumerate(pending):
-                txn = Transaction(connection, runner.timestamp(), conflicts + 1)
+                txn = Transaction(connection, runner.timestamp(), conflicts + 1, table_stores=stores)
                 try:
                     with runner.current_transaction(txn):
                         result = work(txn)
@@ -160,6 +194,8 @@ class GroupCommitter:
             for _d, _result, txn in done:
                 txn.finish(True)
             runner.bound_invalidations()
+            # Writes queued before the answers go out arrived during the commit: behind.
+            self._behind = 0 if self._queue.empty() else len(group)
             # One wake-up of the reactor for the whole group.
             runner.deliver_all([(d, result, txn.changes) for d, result, txn in done])
             return

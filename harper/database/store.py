@@ -3,8 +3,9 @@
 The persistent objects a table is made of.
 
 A table is a L{TableStore}: a BTree of primary key to L{Entry} (one small persistent object per
-record, so a write touches O(1) persistent objects) and one BTree per secondary index mapping
-an attribute value's L{harper.database.keys.sort_key} to the set of primary keys holding it.
+record, so a write touches O(1) persistent objects, stored packed: see
+L{harper.database.packed}) and one BTree per secondary index mapping an attribute value's
+L{harper.database.keys.sort_key} to the set of primary keys holding it.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ from BTrees.Length import Length
 from BTrees.OOBTree import OOBTree, OOTreeSet
 from persistent import Persistent
 
+from harper.database.packed import PackedState
 
-class Entry(Persistent):
+
+class Entry(PackedState):
     """
     One stored record.
 

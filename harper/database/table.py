@@ -282,8 +282,12 @@ class Table:
         new: Optional[Mapping[str, Any]],
     ) -> None:
         for attribute in self._indexed:
-            before = set(self.index_keys(attribute, old))
-            after = set(self.index_keys(attribute, new))
+            before = self.index_keys(attribute, old)
+            after = self.index_keys(attribute, new)
+            if before == after:
+                # Most writes leave most indexed values alone: no index bucket is touched.
+                continue
+            before, after = set(before), set(after)
             for value_key in before - after:
                 store.remove_from_index(attribute, value_key, storage_key)
             for value_key in after - before:

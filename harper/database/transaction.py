@@ -79,7 +79,8 @@ class Transaction:
     :ivar attempt: 1 for the first try, more after conflicts.
     """
 
-    def __init__(self, connection: Any, timestamp: float, attempt: int, read_only: bool = False) -> None:
+    def __init__(self, connection: Any, timestamp: float, attempt: int, read_only: bool = False,
+                 table_stores: Optional[dict[str, OOBTree]] = None) -> None:
         self.connection = connection
         self.timestamp = timestamp
         self.attempt = attempt
@@ -87,7 +88,7 @@ class Transaction:
         self.changes: list[ChangeEvent] = []
         self._after_commit: list[Callable[[], None]] = []
         self._on_end: list[Callable[[], None]] = []
-        self._table_stores: dict[str, OOBTree] = {}
+        self._table_stores: dict[str, OOBTree] = {} if table_stores is None else table_stores
 
     def databases(self) -> OOBTree:
         """
@@ -102,7 +103,8 @@ class Transaction:
     def table_stores(self, database: str, create: bool = False) -> Optional[OOBTree]:
         """
         The mapping of table name to L{harper.database.table.TableStore} of one database
-        (looked up once per transaction: every table access asks for it).
+        (looked up once per transaction, or once per read snapshot: every table access asks
+        for it).
         """
         tables = self._table_stores.get(database)
         if tables is not None:
@@ -170,6 +172,8 @@ class _ReadSnapshot:
         self._adapter = storage if isinstance(storage, MVCCAdapterInstance) else None
         self._open = False
         self._reads = 0
+        #: The table stores looked up on this snapshot (see L{Transaction.table_stores}).
+        self.table_stores: dict[str, OOBTree] = {}
 
     def _current(self) -> bool:
         if not self._open or self._reads >= self.RENEW_AFTER or self._adapter is None:
@@ -192,6 +196,7 @@ class _ReadSnapshot:
         self.manager.begin()
         self._open = True
         self._reads = 1
+        self.table_stores = {}
         return self.connection
 
     def end(self, failed: bool) -> None:
@@ -209,6 +214,7 @@ class _ReadSnapshot:
         if self._open:
             self.manager.abort()
             self._open = False
+            self.table_stores = {}
 
     def close(self) -> None:
         """
@@ -277,7 +283,8 @@ class TransactionRunner:
         if current is not None:
             return work(current)
         snapshot = getattr(local, "snapshot", None) or self._open_snapshot()
-        txn = local.current = Transaction(snapshot.begin(), self._clock.now(), 1, read_only=True)
+        connection = snapshot.begin()
+        txn = local.current = Transaction(connection, self._clock.now(), 1, True, snapshot.table_stores)
         failed = True
         try:
             result = work(txn)

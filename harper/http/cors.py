@@ -54,7 +54,7 @@ class CorsPolicy:
 def _is_preflight(request: IRequest) -> bool:
     if request.method != b"OPTIONS":
         return False
-    return request.getHeader("access-control-request-method") is not None
+    return request.getHeader(b"access-control-request-method") is not None
 
 
 class _Preflight(resource.Resource):
@@ -97,9 +97,10 @@ class CorsResource(FrontResource):
         """
         Set the CORS headers of C{request}'s answer; the preflight answer, if it is one.
         """
-        origin = request.getHeader("origin")
-        if origin is None:
+        raw = request.getHeader(b"origin")
+        if raw is None:
             return None
+        origin = raw.decode("latin-1")  # origins are ASCII; anything else is simply not listed
         allowed = self._policy.allows(origin)
         request.responseHeaders.addRawHeader(b"vary", b"Origin")
         if allowed:

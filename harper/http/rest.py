@@ -433,6 +433,10 @@ class RestAPI(resource.Resource):
             self._crashed(failure, exchange)
 
     def _crashed(self, failure: Failure, exchange: _Exchange) -> None:
+        if failure.check(UnicodeDecodeError):
+            # twisted.web decodes the header values asked for by text name as UTF-8.
+            self._error(exchange, InvalidInput("a request header is not valid UTF-8"))
+            return
         request = exchange.request
         self._log.failure("{method} {uri} failed", failure, method=exchange.method, uri=request.uri)
         self._send_error(exchange, 500, "internal error; see the server log")

@@ -41,3 +41,17 @@ class FrontResource(resource.Resource):
         if answer is not None:
             return answer.render(request)
         return self._wrapped.render(request)
+
+
+def intercepted(front: Any, request: IRequest) -> Optional[resource.Resource]:
+    """
+    The answer to C{request} of the first of the L{FrontResource}s from C{front} inwards
+    that intercepts it, or C{None}: what traversing C{front} would do before reaching the
+    resources behind the front ones.
+    """
+    while isinstance(front, FrontResource):
+        answer = front.intercept(request)
+        if answer is not None:
+            return answer
+        front = front._wrapped
+    return None

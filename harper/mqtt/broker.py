@@ -1,44 +1,47 @@
 # -*- test-case-name: tests.mqtt.test_broker -*-
 """
-The broker: routes messages between sessions through the pubsub hub, keeps the sessions that
-outlive their connections and the retained messages, publishes wills, and hands topics that
-name resources to L{harper.mqtt.mapping.ResourceTopics}.
+The broker: routes messages between sessions through the pubsub hub, authenticates clients,
+publishes wills, and hands topics that name resources to
+L{harper.mqtt.mapping.ResourceTopics}. The sessions it keeps are in
+L{harper.mqtt.sessions.SessionTable}, the retained messages in
+L{harper.mqtt.retained.RetainedMessages}.
 
 Non-retained messages to plain topics never open a transaction, except to queue a QoS 1 or 2
 message for a persistent session whose client is away; retained messages, resource writes and
 persistent session changes are acknowledged only once committed.
 
 In a daemon with worker processes, each worker runs a broker; messages to plain topics go to
-the other workers' brokers over the bus (L{Broker.join}), which deliver them to their clients
-(and keep the retained ones in memory: the publishing worker stored them). Resource changes
-need nothing more: they reach every worker's change feed. Persistent sessions follow their
-clients from worker to worker (L{harper.mqtt.handover}): a client that resumes its session
-gets it as stored, read at its CONNECT by the worker that accepted it.
+the other workers' brokers over the bus (L{harper.mqtt.relay.WorkerRelay}), which deliver them
+to their clients (and keep the retained ones in memory: the publishing worker stored them).
+Resource changes need nothing more: they reach every worker's change feed. Persistent sessions
+follow their clients from worker to worker (L{harper.mqtt.handover}): a client that resumes its
+session gets it as stored, read at its CONNECT by the worker that accepted it.
 """
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from typing import Any, Callable, Optional
 
 import attr
-from twisted.internet.defer import Deferred, gatherResults, succeed
+from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
 from harper.errors import InvalidInput
-from harper.mqtt.handover import GONE, OFFLINE, ONLINE, SessionHandover
+from harper.mqtt.handover import GONE
 from harper.mqtt.inbound import ProtocolViolation
 from harper.mqtt.mapping import ResourceTopics
 from harper.mqtt.message import Delivery, Message
-from harper.mqtt.ordering import OrderedWrites
 from harper.mqtt.packets import ReasonCode, RetainHandling, Will
-from harper.mqtt.peers import PeerBrokers
 from harper.mqtt.reasons import SUCCESS, Outcome, outcome_for
+from harper.mqtt.relay import WorkerRelay
 from harper.mqtt.retained import RetainedMessages
 from harper.mqtt.session import SessionSettings
+from harper.mqtt.sessions import SessionTable
 from harper.mqtt.shares import ShareOwners
-from harper.mqtt.state import NEVER_EXPIRES, SessionState, Subscription
+from harper.mqtt.state import SessionState, Subscription
 from harper.mqtt.store import MemoryStore, logged
 from harper.mqtt.wills import FindUser, Wills
 from harper.pubsub.hub import Hub
@@ -71,6 +74,8 @@ class Broker:
         C{mqtt.requireAuthentication}).
     :param settings: the limits of each session.
     :param find_user: finds a user by name, for the wills stored before a restart.
+    :ivar table: the sessions.
+    :ivar relay: the link to the other workers' brokers.
     """
 
     _log = Logger()
@@ -87,21 +92,24 @@ class Broker:
         self.settings = settings
         self.hub = Hub()
         self.retained = RetainedMessages(self.store)
-        self.sessions: dict[str, SessionState] = {}
         self._authenticate = authenticate
         self._require_authentication = require_authentication
         self._find_user = find_user
-        self._stored: set[str] = set()
-        self._queued: list[tuple[str, Delivery]] = []
         self.wills = Wills(clock, self._publish_will, self.store)
-        self._expiries: dict[str, Any] = {}
-        self._stopping = False
-        self._peers: Optional[PeerBrokers] = None
-        self._handover: Optional[SessionHandover] = None
-        self._holders: dict[str, str] = {}
-        self._arriving: set[str] = set()
-        self._writes = OrderedWrites()
         self.shares = ShareOwners(clock)
+        self.table = SessionTable(clock, self.store, settings, self.hub, self.shares, self.wills,
+                                  resources)
+        self.relay = WorkerRelay(self, self.table)
+        # Message keys: unique across workers and restarts, and cheaper than a UUID each.
+        self._key_prefix = f"{uuid.uuid4().hex}:"
+        self._key_numbers = itertools.count()
+
+    @property
+    def sessions(self) -> dict[str, SessionState]:
+        """
+        The sessions by client identifier (see L{SessionTable.sessions}).
+        """
+        return self.table.sessions
 
     # -- life ------------------------------------------------------------------------------
 
@@ -113,11 +121,8 @@ class Broker:
         retained, sessions = self.store.load(self.settings.max_queued)
         self.retained.load(retained)
         for state in sessions:
-            self._adopt(state)
-            for topic_filter in state.subscriptions:
-                self.hub.subscribe(topic_filter, self.shares.member(topic_filter, state))
-            self._stored.add(state.client_id)
-            self._schedule_expiry(state)
+            self.table.keep(state)
+            self.table.schedule_expiry(state)
         wills = self.store.load_wills()
         self.wills.restore(wills, self._find_user)
         self._log.info("MQTT broker restored {retained} retained messages, {sessions} sessions "
@@ -129,53 +134,15 @@ class Broker:
         Disconnect every client (without publishing wills) and store the persistent sessions;
         fires once they are stored.
         """
-        self._stopping = True
         self.wills.clear()
-        for client_id in list(self._expiries):
-            self._cancel(self._expiries, client_id)
-        for state in list(self.sessions.values()):
-            if state.connection is not None:
-                state.connection.will = None
-                state.connection.disconnect(ReasonCode.SERVER_SHUTTING_DOWN, "the server is shutting down")
-        saves = [self.store.save_session(state) for state in self.sessions.values() if state.persistent]
-        return gatherResults(saves, consumeErrors=True)
+        return self.table.close()
 
     def join(self, broadcasts: Any) -> Callable[[], None]:
         """
-        Exchange the messages of plain topics with the brokers of the other worker processes,
-        and hand sessions over with them.
-
-        :param broadcasts: the worker's L{harper.workers.bus.Broadcasts}.
-        :return: a function that stops the exchange.
+        Exchange messages and sessions with the brokers of the other worker processes (see
+        L{WorkerRelay.join}); returns a function that stops.
         """
-        peers = self._peers = PeerBrokers(broadcasts, self._peer_published)
-        handover = self._handover = SessionHandover(broadcasts, self.clock, self._announced,
-                                                    self._release)
-        leave_shares = self.shares.join(broadcasts, handover.worker)
-
-        def leave() -> None:
-            self._peers = None
-            self._handover = None
-            peers.close()
-            handover.close()
-            leave_shares()
-
-        return leave
-
-    def _peer_published(self, message: Message) -> None:
-        if message.retain:
-            self.retained.remember(message)
-        d = self.route(message)
-        if d is not None:
-            logged(d, "queuing a message from another worker")
-
-    def _adopt(self, state: SessionState) -> None:
-        state.max_queued = self.settings.max_queued
-        state.on_queued = self._queue_durably
-        self.sessions[state.client_id] = state
-
-    def _queue_durably(self, state: SessionState, delivery: Delivery) -> None:
-        self._queued.append((state.client_id, delivery))
+        return self.relay.join(broadcasts)
 
     # -- connecting ------------------------------------------------------------------------
 
@@ -225,82 +192,10 @@ class Broker:
         With other workers, the connection another worker holds is taken over first, and a
         resumed session is read from the store as committed now.
         """
-        if self._handover is None:
-            return succeed(self._attach(session, client_id, clean_start, expiry))
-        return Deferred.fromCoroutine(self._open_shared(session, client_id, clean_start, expiry))
-
-    async def _open_shared(self, session: Any, client_id: str, clean_start: bool,
-                           expiry: int) -> tuple[SessionState, bool]:
-        existing = self.sessions.get(client_id)
-        if existing is not None and existing.connection is not None:
-            self._take_over(existing)
-        holder = self._holders.get(client_id)
-        if holder is not None and self._handover is not None:
-            await self._handover.take_over(client_id, holder)
-        dormant = self.sessions.get(client_id)
-        if dormant is not None and dormant.connection is None:
-            # From here on, what reaches the session waits in memory, next to the stored queue.
-            dormant.on_queued = None
-            dormant.queue.clear()
-        self._arriving.add(client_id)
-        try:
-            await self._writes.written(client_id)
-            if clean_start:
-                self._forget(client_id)
-            else:
-                stored = await self.store.load_session(client_id, self.settings.max_queued)
-                if stored is not None:
-                    self._resume_stored(stored)
-        finally:
-            self._arriving.discard(client_id)
-        opened = self._attach(session, client_id, clean_start, expiry)
-        if self._handover is not None:
-            self._handover.announce(ONLINE, client_id)
-        return opened
-
-    def _resume_stored(self, stored: SessionState) -> None:
-        current = self.sessions.get(stored.client_id)
-        if current is not None and current.connection is not None:
-            return
-        if current is not None:
-            self._drop(current)
-            queued = {d.message.key for d in stored.queue if d.message.key is not None}
-            for delivery in current.queue:
-                if delivery.message.key is None or delivery.message.key not in queued:
-                    stored.keep(delivery)
-        self._keep(stored)
-
-    def _keep(self, state: SessionState) -> None:
-        self._adopt(state)
-        for topic_filter in state.subscriptions:
-            self.hub.subscribe(topic_filter, self.shares.member(topic_filter, state))
-        self._stored.add(state.client_id)
-
-    def _take_over(self, state: SessionState) -> None:
-        state.connection.disconnect(ReasonCode.SESSION_TAKEN_OVER,
-                                    "another connection took over the session")
-
-    def _attach(self, session: Any, client_id: str, clean_start: bool,
-                expiry: int) -> tuple[SessionState, bool]:
-        existing = self.sessions.get(client_id)
-        if existing is not None and existing.connection is not None:
-            self._take_over(existing)
-            existing = self.sessions.get(client_id)
-        self.wills.cancel(client_id)
-        self._cancel(self._expiries, client_id)
-        if existing is not None and clean_start:
-            self._discard(existing)
-            existing = None
-        state = existing if existing is not None else SessionState(client_id)
-        self._adopt(state)
-        state.expiry_interval = expiry
-        state.connection = session
-        state.disconnected_at = None
-        self.shares.changed()
-        state.readable = self.resources.reader(session.user) if self.resources else state.readable
-        if not state.persistent and client_id in self._stored:
-            self._forget(client_id)
-        return state, existing is not None
+        if not self.relay.joined:
+            return succeed(self.table.attach(session, client_id, clean_start, expiry))
+        return Deferred.fromCoroutine(self.relay.open_session(session, client_id, clean_start,
+                                                              expiry))
 
     def session_ended(self, session: Any, will: Optional[Will]) -> None:
         """
@@ -316,117 +211,18 @@ class Broker:
         state.disconnected_at = self.clock.seconds()
         self.shares.changed()
         if not state.persistent:
-            self._discard(state)
-            self._announce(GONE, state.client_id)
+            self.table.discard(state)
+            self.relay.announce(GONE, state.client_id)
             return
-        if not self._stopping:
-            self._schedule_expiry(state)
-            self._save(state).addCallback(self._stored_offline, state)
-
-    # -- other workers ---------------------------------------------------------------------
-
-    def _stored_offline(self, _: Any, state: SessionState) -> None:
-        if state.connection is None and self.sessions.get(state.client_id) is state:
-            self._announce(OFFLINE, state.client_id, state)
-
-    def _announce(self, event: str, client_id: str, state: Optional[SessionState] = None) -> None:
-        if self._handover is not None:
-            record = state.to_record() if state is not None else None
-            self._handover.announce(event, client_id, record)
-
-    def _announced(self, event: str, client_id: str, worker: str, record: Optional[dict]) -> None:
-        """
-        Another worker's announcement about C{client_id} (see L{harper.mqtt.handover}).
-        """
-        current = self.sessions.get(client_id)
-        idle = current is not None and current.connection is None
-        if event == ONLINE:
-            self._holders[client_id] = worker
-            if idle:
-                self._drop(current)
-            return
-        if self._holders.get(client_id, worker) != worker or client_id in self._arriving:
-            return  # an older announcement: another worker, or this one, holds the client now
-        self._holders.pop(client_id, None)
-        if idle:
-            self._drop(current)
-        if event == OFFLINE and record is not None and (current is None or idle):
-            state = SessionState.from_record(record, [], self.settings.max_queued)
-            self._keep(state)
-            self._schedule_expiry(state)
-
-    def _release(self, client_id: str) -> Deferred:
-        """
-        Another worker takes C{client_id} over: close its connection here (which stores the
-        session and announces it), or announce what is stored.
-        """
-        state = self.sessions.get(client_id)
-        if state is not None and state.connection is not None:
-            self._take_over(state)
-            return succeed(None)
-        d = self._writes.written(client_id)
-        if state is None:
-            return d.addCallback(lambda _: self._announce(GONE, client_id))
-        return d.addCallback(lambda _: self._announce(OFFLINE, client_id, state))
-
-    # -- wills and expiry ------------------------------------------------------------------
+        if not self.table.stopping:
+            self.table.schedule_expiry(state)
+            self.table.save(state).addCallback(self.relay.stored_offline, state)
 
     def _publish_will(self, client_id: str, message: Message, user: Any) -> None:
         self._log.info("publishing the will of {client} on {topic}", client=client_id, topic=message.topic)
         outcome = self.publish_as(user, message, None)
         if isinstance(outcome, Deferred):
             logged(outcome, "publishing a will")
-
-    def _schedule_expiry(self, state: SessionState) -> None:
-        if state.expiry_interval >= NEVER_EXPIRES or state.connection is not None:
-            return
-        elapsed = self.clock.seconds() - (state.disconnected_at or self.clock.seconds())
-        delay = max(0.0, state.expiry_interval - elapsed)
-        self._expiries[state.client_id] = self.clock.callLater(delay, self._expire, state)
-
-    def _expire(self, state: SessionState) -> None:
-        self._expiries.pop(state.client_id, None)
-        self.wills.publish_now(state.client_id)
-        if self.sessions.get(state.client_id) is state and state.connection is None:
-            self._log.info("session of {client} expired", client=state.client_id)
-            self._discard(state)
-
-    def _cancel(self, calls: dict[str, Any], client_id: str) -> None:
-        call = calls.pop(client_id, None)
-        if call is not None and call.active():
-            call.cancel()
-
-    def _discard(self, state: SessionState) -> None:
-        stored = state.client_id in self._stored
-        self._drop(state)
-        if stored:
-            self._forget(state.client_id)
-
-    def _unsubscribe_hub(self, topic_filter: str, state: SessionState) -> None:
-        self.hub.unsubscribe(topic_filter, self.shares.member(topic_filter, state))
-        self.shares.left(topic_filter, state)
-
-    def _drop(self, state: SessionState) -> None:
-        """
-        Forget C{state} here (not in the store).
-        """
-        for topic_filter in state.subscriptions:
-            self._unsubscribe_hub(topic_filter, state)
-            self._close_custom(state, topic_filter)
-        if self.sessions.get(state.client_id) is state:
-            del self.sessions[state.client_id]
-        self._cancel(self._expiries, state.client_id)
-        self._stored.discard(state.client_id)
-
-    def _forget(self, client_id: str) -> None:
-        self._stored.discard(client_id)
-        d = self._writes.after((client_id,), lambda: self.store.delete_session(client_id))
-        logged(d, "forgetting a session")
-
-    def _save(self, state: SessionState) -> Deferred:
-        self._stored.add(state.client_id)
-        d = self._writes.after((state.client_id,), lambda: self.store.save_session(state))
-        return logged(d, "storing a session")
 
     # -- publishing ------------------------------------------------------------------------
 
@@ -449,7 +245,7 @@ class Broker:
             if found is not None:
                 return self.resources.publish(user, found, message, content_type)
         if message.key is None:
-            message.key = uuid.uuid4().hex
+            message.key = f"{self._key_prefix}{next(self._key_numbers)}"
         if message.retain:
             d = self.retained.retain(message).addCallback(self._route_everywhere, message)
             return d.addCallbacks(lambda _: SUCCESS, lambda failure: outcome_for(failure.value))
@@ -457,8 +253,7 @@ class Broker:
         return SUCCESS if d is None else d.addCallbacks(lambda _: SUCCESS, lambda f: outcome_for(f.value))
 
     def _route_everywhere(self, _: Any, message: Message) -> Optional[Deferred]:
-        if self._peers is not None:
-            self._peers.send(message)
+        self.relay.send(message)
         return self.route(message)
 
     def route(self, message: Message) -> Optional[Deferred]:
@@ -467,11 +262,7 @@ class Broker:
         return a Deferred that fires once they are stored.
         """
         self.hub.publish(message.topic, message)
-        if not self._queued:
-            return None
-        queued, self._queued = self._queued, []
-        return self._writes.after((client_id for client_id, _ in queued),
-                             lambda: self.store.append_queued(queued))
+        return self.table.store_queued()
 
     def change_committed(self, event: Any) -> None:
         """
@@ -507,7 +298,7 @@ class Broker:
                 self._subscribe_custom(session, state, topic_filter)
             codes.append(subscription.options.qos)
             accepted.append((subscription, new))
-        d = self._save(state) if accepted and state.persistent else succeed(None)
+        d = self.table.save(state) if accepted and state.persistent else succeed(None)
         return d.addCallback(lambda _: (codes, accepted))
 
     def _subscribe_custom(self, session: Any, state: SessionState, topic_filter: str) -> None:
@@ -523,11 +314,6 @@ class Broker:
         if subscription is not None:
             state.resource_subscriptions[topic_filter] = subscription
 
-    def _close_custom(self, state: SessionState, topic_filter: str) -> None:
-        subscription = state.resource_subscriptions.pop(topic_filter, None)
-        if subscription is not None:
-            subscription.close()
-
     def _refusal(self, session: Any, subscription: Subscription) -> Optional[int]:
         topic_filter = subscription.topic_filter
         try:
@@ -541,6 +327,9 @@ class Broker:
         plain = shared[1] if shared else topic_filter
         if self.resources is not None and not self.resources.may_subscribe(session.user, plain):
             return ReasonCode.NOT_AUTHORIZED
+        subscriptions, limit = session.state.subscriptions, self.settings.max_subscriptions
+        if limit and len(subscriptions) >= limit and topic_filter not in subscriptions:
+            return ReasonCode.QUOTA_EXCEEDED
         return None
 
     def send_retained(self, session: Any, accepted: list[tuple[Subscription, bool]]) -> None:
@@ -583,10 +372,9 @@ class Broker:
         codes = []
         for topic_filter in topic_filters:
             if state.subscriptions.pop(topic_filter, None) is not None:
-                self._unsubscribe_hub(topic_filter, state)
-                self._close_custom(state, topic_filter)
+                self.table.unsubscribe(topic_filter, state)
                 codes.append(ReasonCode.SUCCESS)
             else:
                 codes.append(ReasonCode.NO_SUBSCRIPTION_EXISTED)
-        d = self._save(state) if state.persistent else succeed(None)
+        d = self.table.save(state) if state.persistent else succeed(None)
         return d.addCallback(lambda _: codes)

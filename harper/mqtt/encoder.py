@@ -57,9 +57,8 @@ def encode(packet: Packet, protocol_level: int) -> bytes:
         raise ValueError(f"protocol level must be 4 or 5, not {protocol_level!r}")
     v5 = protocol_level == MQTT_5
     if type(packet) is Publish:
-        first, body = _publish_header(packet, v5)
-        payload = packet.payload
-        return _fixed_header(first, len(body) + len(payload)) + body + payload
+        return _publish(packet.topic, packet.payload, packet.qos, packet.retain, packet.dup,
+                        packet.packet_id, packet.properties, v5)
     writer = _WRITERS.get(type(packet))
     if writer is None:
         raise TypeError(f"{packet!r} is not an MQTT packet")
@@ -163,19 +162,46 @@ def _optional_reason_and_properties(packet: Any, v5: bool) -> list[bytes]:
     return [reason, _properties(packet.properties, kind.name)] if packet.properties else [reason]
 
 
-def _publish_header(packet: Publish, v5: bool) -> tuple[int, bytes]:
+def encode_publish(topic: str, payload: bytes, qos: int, retain: bool, dup: bool,
+                   packet_id: Optional[int], properties: Properties, protocol_level: int) -> bytes:
     """
-    Return the first byte and the variable header of a PUBLISH.
+    Return the bytes of the PUBLISH packet with these fields (those of L{Publish}), as
+    C{encode} does, without making the packet: the broker's path to each subscriber.
+
+    :raises ValueError: as L{encode}.
     """
-    qos = _check_qos(packet.qos, "PUBLISH QoS")
-    header = _utf8(packet.topic)
+    if protocol_level not in PROTOCOL_LEVELS:
+        raise ValueError(f"protocol level must be 4 or 5, not {protocol_level!r}")
+    return _publish(topic, payload, qos, retain, dup, packet_id, properties,
+                    protocol_level == MQTT_5)
+
+
+def with_packet_id(packet: bytes, packet_id: int) -> bytes:
+    """
+    Return the encoded QoS 1 or 2 PUBLISH C{packet} with its packet identifier replaced by
+    C{packet_id}: one encoding of a message serves every subscriber that needs the same bytes.
+
+    :raises ValueError: C{packet_id} is not from 1 to 65535.
+    """
+    at = 2
+    while packet[at - 1] & 0x80:
+        at += 1
+    at += 2 + _UINT16.unpack_from(packet, at)[0]
+    return packet[:at] + _packet_id(packet_id) + packet[at + 2:]
+
+
+def _publish(topic: str, payload: bytes, qos: int, retain: bool, dup: bool,
+             packet_id: Optional[int], properties: Properties, v5: bool) -> bytes:
+    _check_qos(qos, "PUBLISH QoS")
+    header = _utf8(topic)
     if qos:
-        header += _packet_id(packet.packet_id)
-    elif packet.dup or packet.packet_id is not None:
+        header += _packet_id(packet_id)
+    elif dup or packet_id is not None:
         raise ValueError("a QoS 0 PUBLISH has no DUP flag and no packet identifier")
     if v5:
-        header += _properties(packet.properties, "PUBLISH")
-    return 0x30 | qos << 1 | packet.dup << 3 | packet.retain, header
+        header += _properties(properties, "PUBLISH")
+    first = 0x30 | qos << 1 | dup << 3 | retain
+    return _fixed_header(first, len(header) + len(payload)) + header + payload
 
 
 def _write_connect(packet: Connect, v5: bool) -> list[bytes]:

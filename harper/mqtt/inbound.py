@@ -86,19 +86,21 @@ class InboundFlow:
             session.send(PubRec(packet.packet_id))
             return None
         properties = packet.properties
-        if properties.payload_format_indicator == 1 and not _is_utf8(packet.payload):
-            return self._acknowledge(payload_invalid("the payload is not valid UTF-8"), packet)
-        message = Message(topic, packet.payload, packet.qos, packet.retain,
-                          _forwarded(properties) if properties else NO_PROPERTIES,
-                          session.client_id, session.clock.seconds(),
-                          properties.message_expiry_interval)
+        forwarded, expiry = NO_PROPERTIES, None
+        if properties is not NO_PROPERTIES:
+            if properties.payload_format_indicator == 1 and not _is_utf8(packet.payload):
+                return self._acknowledge(payload_invalid("the payload is not valid UTF-8"), packet)
+            forwarded, expiry = _forwarded(properties), properties.message_expiry_interval
+        message = Message(topic, packet.payload, packet.qos, packet.retain, forwarded,
+                          session.client_id, session.clock.seconds(), expiry)
         outcome = session.broker.publish(session, message)
         if isinstance(outcome, Outcome):
             return self._acknowledge(outcome, packet)
         return outcome.addCallback(self._acknowledge, packet)
 
     def _topic(self, packet: Publish) -> str:
-        alias = packet.properties.topic_alias if packet.properties else None
+        properties = packet.properties
+        alias = None if properties is NO_PROPERTIES else properties.topic_alias
         if alias is None:
             return packet.topic
         if alias > self._session.settings.topic_alias_maximum:

@@ -66,8 +66,9 @@ class Message:
         self.source: Optional[tuple[str, str]] = None
         self.key: Optional[str] = None
         self._payloads: Optional[dict[str, bytes]] = None
-        #: Encoded QoS 0 PUBLISH packets by (protocol level, retain, content type), shared by
-        #: subscribers that need the same bytes.
+        #: Encoded PUBLISH packets by (protocol level, retain, content type, QoS), shared by
+        #: subscribers that need the same bytes (with their own packet identifier for QoS 1
+        #: and 2).
         self.encoded: dict[tuple, bytes] = {}
 
     @classmethod
@@ -149,10 +150,11 @@ class Message:
         return f"<Message {self.topic!r} qos={self.qos} retain={self.retain}>"
 
 
-@attr.frozen
+@attr.define
 class Delivery:
     """
-    One subscriber's copy of a message.
+    One subscriber's copy of a message (not frozen: a frozen class costs a C{__setattr__}
+    call per field to make, once per message and subscriber).
 
     :ivar message: the message.
     :ivar qos: the QoS it is sent with (the lower of the message's and the subscription's).

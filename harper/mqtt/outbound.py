@@ -12,9 +12,9 @@ from typing import Any, Optional
 
 from twisted.logger import Logger
 
-from harper.mqtt.encoder import encode
+from harper.mqtt.encoder import encode_publish, with_packet_id
 from harper.mqtt.message import Delivery
-from harper.mqtt.packets import MQTT_5, PubRel, Publish, ReasonCode
+from harper.mqtt.packets import MQTT_5, PubRel, ReasonCode
 from harper.mqtt.properties import NO_PROPERTIES, Properties
 from harper.mqtt.state import InFlight, SessionState
 from harper.pubsub.payloads import media_type
@@ -177,19 +177,22 @@ class OutboundFlow:
         """
         session = self._session
         message = delivery.message
-        now = session.clock.seconds()
-        remaining = message.remaining_expiry(now)
-        if remaining is not None and remaining <= 0:
-            return False
+        remaining = None
+        if message.expiry_interval is not None:
+            remaining = message.remaining_expiry(session.clock.seconds())
+            if remaining <= 0:
+                return False
         level = session.protocol_level
         content_type = session.content_type
-        simple = (packet_id is None and remaining is None and not delivery.subscription_identifiers
+        shared = (not dup and remaining is None and not delivery.subscription_identifiers
                   and not self.alias_maximum)
-        if simple:
-            key = (level, delivery.retain, content_type)
+        if shared:
+            key = (level, delivery.retain, content_type, delivery.qos)
             data = message.encoded.get(key)
             if data is None:
-                data = message.encoded[key] = self._encode(delivery, None, False, None, level)
+                data = message.encoded[key] = self._encode(delivery, packet_id, False, None, level)
+            elif packet_id is not None:
+                data = with_packet_id(data, packet_id)
         else:
             data = self._encode(delivery, packet_id, dup, remaining, level)
         if self.maximum_packet_size is not None and len(data) > self.maximum_packet_size:
@@ -210,8 +213,8 @@ class OutboundFlow:
         payload = message.payload(content_type)
         if level == MQTT_5:
             topic, properties = self._properties(delivery, remaining, content_type)
-        return encode(Publish(topic, payload, delivery.qos, delivery.retain, dup, packet_id,
-                              properties), level)
+        return encode_publish(topic, payload, delivery.qos, delivery.retain, dup, packet_id,
+                              properties, level)
 
     def _properties(self, delivery: Delivery, remaining: Optional[int],
                     content_type: Optional[str]) -> tuple[str, Properties]:

@@ -239,12 +239,6 @@ class Properties(Mapping[str, Any]):
     def __len__(self) -> int:
         return len(self._values)
 
-    def __getattr__(self, name: str) -> Any:
-        definition = BY_NAME.get(name)
-        if definition is None:
-            raise AttributeError(name)
-        return self._values.get(name, () if definition.multiple else None)
-
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError("Properties are immutable")
 
@@ -266,6 +260,22 @@ class Properties(Mapping[str, Any]):
         inner = ", ".join(f"{name}={value!r}" for name, value in self._values.items())
         return f"Properties({inner})"
 
+
+def _attribute(name: str, absent: Any) -> property:
+    """
+    The attribute of L{Properties} that reads property C{name}, C{absent} when it is not set.
+    (A class attribute per property is read without the failed lookup that a C{__getattr__}
+    fallback costs, several times per message on the broker's hot path.)
+    """
+    def read(self: Properties) -> Any:
+        return self._values.get(name, absent)
+
+    return property(read, doc=f"The {name} property, or {absent!r} when it is absent.")
+
+
+for _one in PROPERTY_TABLE:
+    setattr(Properties, _one.name, _attribute(_one.name, () if _one.multiple else None))
+del _one
 
 #: The properties of a packet that has none.
 NO_PROPERTIES = Properties()

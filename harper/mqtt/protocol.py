@@ -67,6 +67,10 @@ class MQTTServerProtocol(Protocol):
 
     def connectionMade(self) -> None:
         self.peer = peer_address(self.transport)
+        no_delay = getattr(self.transport, "setTcpNoDelay", None)
+        if no_delay is not None:
+            # Packets go out when the reactor writes, not when the peer's delayed ACK comes.
+            no_delay(True)
         self._decoder = MQTTDecoder(max_packet_size=self._max_packet_size)
         self.session = self._new_session(self)
         self.transport.registerProducer(self, True)

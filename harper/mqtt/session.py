@@ -81,6 +81,10 @@ class SessionSettings:
     :ivar max_queued_bytes: bytes written to a client whose socket stopped draining before
         C{slow_consumer} applies to its QoS 0 messages.
     :ivar slow_consumer: L{harper.mqtt.outbound.DROP} or L{harper.mqtt.outbound.DISCONNECT}.
+    :ivar max_subscriptions: topic filters a session may subscribe to, or 0 for no bound;
+        the filters past it are refused with L{ReasonCode.QUOTA_EXCEEDED}.
+    :ivar connect_timeout: seconds a new connection may take to send its CONNECT before it
+        is closed, or C{None} for no bound.
     """
 
     receive_maximum: int = 1024
@@ -90,6 +94,8 @@ class SessionSettings:
     server_keep_alive: Optional[int] = None
     max_queued_bytes: int = 1 << 20
     slow_consumer: str = DROP
+    max_subscriptions: int = 0
+    connect_timeout: Optional[float] = None
 
     @classmethod
     def from_config(cls, mqtt: Any) -> SessionSettings:
@@ -98,7 +104,10 @@ class SessionSettings:
         (L{harper.components.config_sections.MqttConfig}).
         """
         return cls(max_queued=mqtt.max_queued_messages, max_queued_bytes=mqtt.max_queued_bytes,
-                   slow_consumer=mqtt.slow_consumer)
+                   slow_consumer=mqtt.slow_consumer, receive_maximum=mqtt.max_inflight_messages,
+                   maximum_packet_size=mqtt.max_packet_size or None,
+                   max_subscriptions=mqtt.max_subscriptions,
+                   connect_timeout=mqtt.connect_timeout / 1000.0 if mqtt.connect_timeout else None)
 
 
 class MQTTSession:
@@ -136,6 +145,9 @@ class MQTTSession:
         self.inbound = InboundFlow(self)
         self._last_activity = clock.seconds()
         self._keep_alive_call: Any = None
+        self._connect_call: Any = None
+        if self.settings.connect_timeout:
+            self._connect_call = clock.callLater(self.settings.connect_timeout, self._connect_timed_out)
         self._backlog: deque[Packet] = deque()
         self._busy = False
         self._reading_paused = False
@@ -238,6 +250,7 @@ class MQTTSession:
     def _on_connect(self, packet: Connect) -> Optional[Deferred]:
         if self.phase is not Phase.AWAITING_CONNECT:
             raise ProtocolViolation(ReasonCode.PROTOCOL_ERROR, "a second CONNECT (MQTT-3.1.0-2)")
+        self._cancel_connect_timeout()
         self.phase = Phase.CONNECTING
         self.protocol_level = packet.protocol_level
         properties = packet.properties
@@ -258,6 +271,17 @@ class MQTTSession:
         d = self.broker.authenticate(packet.username, packet.password, self.connection.peer,
                                      getattr(self.connection, "certificate_user", None))
         return d.addCallback(self._authenticated, packet, client_id, assigned)
+
+    def _connect_timed_out(self) -> None:
+        self._connect_call = None
+        self._log.info("closing {peer}: no CONNECT within {timeout} s", peer=self.connection.peer,
+                       timeout=self.settings.connect_timeout)
+        self._close(None)
+
+    def _cancel_connect_timeout(self) -> None:
+        if self._connect_call is not None:
+            self._connect_call.cancel()
+            self._connect_call = None
 
     def _expiry(self, packet: Connect) -> int:
         if self.v5:
@@ -414,6 +438,7 @@ class MQTTSession:
         connected = self.phase is Phase.CONNECTED
         self.phase = Phase.CLOSED
         self._backlog.clear()
+        self._cancel_connect_timeout()
         if self._keep_alive_call is not None and self._keep_alive_call.active():
             self._keep_alive_call.cancel()
         self._keep_alive_call = None

@@ -120,7 +120,7 @@ class SessionState:
             message = self.readable(message)
             if message is None:
                 return
-        qos, retain, identifiers = -1, False, []
+        qos, retain, identifiers = -1, False, ()
         for topic_filter in topic_filters:
             subscription = self.subscriptions.get(topic_filter)
             if subscription is None:
@@ -128,12 +128,15 @@ class SessionState:
             options = subscription.options
             if options.no_local and message.sender == self.client_id:
                 continue
-            qos = max(qos, min(message.qos, options.qos))
-            retain = retain or (options.retain_as_published and message.retain)
+            granted = options.qos if options.qos < message.qos else message.qos
+            if granted > qos:
+                qos = granted
+            if options.retain_as_published and message.retain:
+                retain = True
             if subscription.identifier:
-                identifiers.append(subscription.identifier)
+                identifiers += (subscription.identifier,)
         if qos >= 0:
-            self.enqueue(Delivery(message, qos, retain, tuple(identifiers)))
+            self.enqueue(Delivery(message, qos, retain, identifiers))
 
     def enqueue(self, delivery: Delivery) -> None:
         """

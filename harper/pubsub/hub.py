@@ -7,6 +7,10 @@ matching subscriber once, with every filter of that subscriber that matched.
 Shared subscriptions (C{$share/group/filter}) are served by one L{SharedGroup} per
 (group, filter): the group is the tree's subscriber, and passes each message to one member in
 turn, preferring members that are connected.
+
+The hub remembers the subscribers of the topics it published to (up to L{TOPICS_REMEMBERED}
+topics) until the subscriptions change, so a topic published to again costs one lookup
+instead of a validation and a walk of the topic tree.
 """
 
 from __future__ import annotations
@@ -16,6 +20,9 @@ from typing import Any, Hashable, Protocol
 from twisted.logger import Logger
 
 from harper.pubsub.topics import TopicTree, parse_shared_subscription
+
+#: How many topics' subscribers the hub remembers; it forgets them all when more come.
+TOPICS_REMEMBERED = 4096
 
 
 class Subscriber(Protocol):
@@ -81,6 +88,7 @@ class Hub:
     def __init__(self) -> None:
         self._tree = TopicTree()
         self._groups: dict[tuple[str, str], SharedGroup] = {}
+        self._targets: dict[str, tuple[tuple[Subscriber, tuple[str, ...]], ...]] = {}
 
     def __len__(self) -> int:
         """
@@ -96,6 +104,7 @@ class Hub:
         :raises ValueError: C{topic_filter} is not a valid filter.
         """
         shared = parse_shared_subscription(topic_filter)
+        self._targets.clear()
         if shared is None:
             return self._tree.subscribe(topic_filter, subscriber)
         group = self._groups.get(shared)
@@ -117,6 +126,7 @@ class Hub:
             shared = parse_shared_subscription(topic_filter)
         except ValueError:
             return False
+        self._targets.clear()
         if shared is None:
             return self._tree.unsubscribe(topic_filter, subscriber)
         group = self._groups.get(shared)
@@ -136,19 +146,25 @@ class Hub:
         :return: how many subscribers (or shared groups) it was delivered to.
         :raises ValueError: C{topic} is not a valid topic name.
         """
-        matches = self._tree.match(topic)
-        if not matches:
-            return 0
-        if len(matches) == 1:
-            topic_filter, subscriber = matches[0]
-            self._deliver(subscriber, message, (topic_filter,))
-            return 1
+        targets = self._targets.get(topic)
+        if targets is None:
+            targets = self._match(topic)
+        for subscriber, filters in targets:
+            self._deliver(subscriber, message, filters)
+        return len(targets)
+
+    def _match(self, topic: str) -> tuple[tuple[Subscriber, tuple[str, ...]], ...]:
+        """
+        The subscribers of C{topic}, each with its matching filters, remembered.
+        """
         grouped: dict[Hashable, list[str]] = {}
-        for topic_filter, subscriber in matches:
+        for topic_filter, subscriber in self._tree.match(topic):
             grouped.setdefault(subscriber, []).append(topic_filter)
-        for subscriber, filters in grouped.items():
-            self._deliver(subscriber, message, tuple(filters))
-        return len(grouped)
+        targets = tuple((subscriber, tuple(filters)) for subscriber, filters in grouped.items())
+        if len(self._targets) >= TOPICS_REMEMBERED:
+            self._targets.clear()
+        self._targets[topic] = targets
+        return targets
 
     def _deliver(self, subscriber: Any, message: Any, filters: tuple[str, ...]) -> None:
         try:

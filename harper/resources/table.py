@@ -8,7 +8,8 @@ transaction runner commits or aborts it around the whole call.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any, Callable, Iterator, Optional
 
 import attr
 from zope.interface import implementer

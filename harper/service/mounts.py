@@ -37,6 +37,12 @@ class RemountingRoot(resource.Resource):
         """
         self._root = HarperRoot(self._rest, self._runtime.http_mounts())
 
+    def serves_rest(self, path: bytes) -> bool:
+        """
+        Whether the REST API serves the request path C{path} (see L{HarperRoot.serves_rest}).
+        """
+        return self._root.serves_rest(path)
+
     def getChildWithDefault(self, name: bytes, request: server.Request) -> Any:
         return self._root.getChildWithDefault(name, request)
 

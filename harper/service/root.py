@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 import os
+import socket
 import sys
 from typing import Any, Callable, Mapping, Optional, Sequence
 
@@ -25,6 +26,7 @@ from harper.components.reload import ApplicationWatcher
 from harper.components.runtime import Runtime
 from harper.errors import StartupError
 from harper.http.rest import RestAPI
+from harper.http.lane import LaneLimits, RestLane
 from harper.http.site import guarded, make_site
 from harper.mqtt.service import BrokerService, build_broker
 from harper.mqtt.websocket import MQTTWebSocketChannel
@@ -34,6 +36,7 @@ from harper.replication.cluster import ReplicationCluster
 from harper.replication.recorder import ServedTables
 from harper.replication.replica import Replica
 from harper.replication.settings import settings_from_config
+from harper.service.limits import ConnectionLimit
 from harper.service.logs import LEVELS, start_logging
 from harper.service.mounts import RemountingRoot
 from harper.service.refusal import refuse_to_start
@@ -47,10 +50,12 @@ from harper.workers.replication import WorkerReplica
 
 def listen_description(host: str, port: int) -> str:
     """
-    The endpoint description of a TCP listener (C{host} empty for every interface).
+    The endpoint description of a TCP listener (C{host} empty for every interface), with the
+    system's largest accept queue: with Twisted's default of 50, a burst of new connections
+    overflows it and the clients' SYNs wait a one-second retransmission.
     """
     interface = f":interface={host.replace(':', chr(92) + ':')}" if host else ""
-    return f"tcp:{port}{interface}"
+    return f"tcp:{port}:backlog={socket.SOMAXCONN}{interface}"
 
 
 class HarperService(service.MultiService):
@@ -87,6 +92,8 @@ class HarperService(service.MultiService):
         self.operations_port: Optional[Any] = None
         self.exit_status = 0
         self._tls = listener_options(config)
+        #: The L{ConnectionLimit} of each listening section, by its key (C{None}: unbounded).
+        self._connection_limits: dict[str, Optional[ConnectionLimit]] = {}
         self._stop_logging: Optional[Callable[[], None]] = None
         #: In a worker process: the L{harper.workers.worker.WorkerLink} (inherited listening
         #: sockets, change-event bus); C{None} in a single process.
@@ -192,8 +199,9 @@ class HarperService(service.MultiService):
 
     def _listen(self, key: str, port: int, description: str, factory: Any) -> Any:
         """
-        Listen with C{factory} on the endpoint C{description}; a failure to listen stops the
-        daemon with a message naming the config C{key}. The Deferred fires with the port.
+        Listen with C{factory} on the endpoint C{description}, behind the connection limit of
+        the section of C{key}; a failure to listen stops the daemon with a message naming the
+        config C{key}. The Deferred fires with the port.
         """
         def listening(listening_port: Any) -> Any:
             self._ports.append(listening_port)
@@ -203,11 +211,27 @@ class HarperService(service.MultiService):
         def refused(failure: Any) -> None:
             self._refuse_to_start([f"{key}: cannot listen on port {port}: {failure.getErrorMessage()}"])
 
+        factory = self._limited(key, factory)
         if self.worker is not None and key in self.worker.sockets:
             listened = maybeDeferred(self.worker.adopt, key, factory)
         else:
             listened = endpoints.serverFromString(self._reactor, description).listen(factory)
         return listened.addCallbacks(listening, refused)
+
+    def _limited(self, key: str, factory: Any) -> Any:
+        """
+        C{factory} behind the C{maxConnections} of the section of C{key} (shared by the
+        section's plain and TLS ports), or C{factory} itself when that bound is 0.
+        """
+        name = key.split(".")[0]
+        if name not in self._connection_limits:
+            settings = {"http": self.config.http, "operationsApi": self.config.operations_api,
+                        "mqtt": self.config.mqtt}[name]
+            self._connection_limits[name] = ConnectionLimit(
+                settings.max_connections, f"{name}.maxConnections", self._reactor
+            ) if settings.max_connections else None
+        limit = self._connection_limits[name]
+        return factory if limit is None else limit.wrap(factory)
 
     def _listen_http(self) -> None:
         """
@@ -232,21 +256,25 @@ class HarperService(service.MultiService):
             analytics=self.runtime.analytics,
         )
         mqtt = MQTTWebSocketChannel.factory(self.mqtt.broker) if self.config.mqtt.web_socket else None
+        remounting = RemountingRoot(rest, self.runtime)
         root = RealtimeResource(
-            RemountingRoot(rest, self.runtime), self.runtime.http_registry, self.runtime.caller, authenticate,
+            remounting, self.runtime.http_registry, self.runtime.caller, authenticate,
             mqtt=mqtt, web_socket=True,
             slow_consumers=(http.max_queued_messages, http.slow_consumer),
+            max_message_size=http.max_web_socket_message_size,
         )
         access_log = LEVELS[self.config.logging.level.lower()] <= LogLevel.info
         guarded_root = guarded(root, http, self._reactor.seconds)
+        lane = RestLane(guarded_root, rest, remounting.serves_rest, LaneLimits.of_config(http), self._reactor)
+        idle = http.keep_alive_timeout / 1000.0
         if http.port:
-            site = make_site(guarded_root, access_log)
+            site = make_site(guarded_root, access_log, lane, idle, self._reactor)
             self._listen("http.port", http.port, listen_description(http.host, http.port), site).addCallback(
                 lambda port: setattr(self, "http_port", port)
             )
         self._listen_tls(
             "http.securePort", http,
-            lambda: self._certified(make_site(guarded_root, access_log), http.mtls),
+            lambda: self._certified(make_site(guarded_root, access_log, lane, idle, self._reactor), http.mtls),
         )
 
     def _listen_operations(self) -> None:

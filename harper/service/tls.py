@@ -129,4 +129,5 @@ def certified_site(
         return made
 
     site.requestFactory = request
+    site.lane = None  # the REST lane's requests are not made by requestFactory
     return site

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, Callable, Optional
 from urllib.parse import unquote, urlsplit
 
+from autobahn.exception import PayloadExceededError
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
 from autobahn.websocket.types import ConnectionRequest
 from twisted.internet.interfaces import IPushProducer
@@ -18,6 +19,9 @@ from zope.interface import implementer
 from harper.pubsub.slow import DISCONNECT
 from harper.websocket.channel import Authenticate, ResourceChannel
 from harper.websocket.subscriptions import Subscriptions
+
+#: The largest WebSocket message accepted by default, in bytes (C{http.maxWebSocketMessageSize}).
+DEFAULT_MAX_MESSAGE_SIZE = 10 * 1024 * 1024
 
 #: Makes the channel of an MQTT-over-WebSocket connection: C{(socket, headers)} to a channel.
 MQTTChannelFactory = Callable[[Any, dict], Any]
@@ -80,9 +84,13 @@ class RealtimeProtocol(WebSocketServerProtocol):
 
     def send(self, data: bytes, binary: bool) -> None:
         """
-        Send one message.
+        Send one message; one larger than the factory's C{max_message_size} closes the
+        WebSocket with code 1009 instead (the bound holds both ways).
         """
-        self.sendMessage(data, isBinary=binary)
+        try:
+            self.sendMessage(data, isBinary=binary)
+        except PayloadExceededError:
+            self.close(1009, "message too big")
 
     def close(self, code: int = 1000, reason: str = "") -> None:
         """
@@ -106,15 +114,22 @@ class RealtimeFactory(WebSocketServerFactory):
     :param mqtt: makes MQTT channels, or C{None} when MQTT over WebSocket is off.
     :param slow_consumers: the bound and policy of resource channels for clients that read too
         slowly (see L{ResourceChannel}).
+    :param max_message_size: the largest message (and frame) in bytes; a client sending a
+        larger one is disconnected with close code 1009 as soon as its size is known.
     """
 
     protocol = RealtimeProtocol
 
     def __init__(self, subscriptions: Subscriptions, authenticate: Authenticate,
                  mqtt: Optional[MQTTChannelFactory] = None,
-                 slow_consumers: tuple[int, str] = (1000, DISCONNECT)) -> None:
+                 slow_consumers: tuple[int, str] = (1000, DISCONNECT),
+                 max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE) -> None:
         super().__init__()
-        self.setProtocolOptions(autoPingInterval=30, autoPingTimeout=60)
+        # failByDrop=False: a client breaking a rule (a message too big) is told why with a
+        # close frame (code 1009, ...) before the connection closes.
+        self.setProtocolOptions(autoPingInterval=30, autoPingTimeout=60, failByDrop=False,
+                                maxFramePayloadSize=max_message_size,
+                                maxMessagePayloadSize=max_message_size)
         self._subscriptions = subscriptions
         self._authenticate = authenticate
         self._mqtt = mqtt

@@ -14,7 +14,7 @@ from twisted.web import resource, server
 
 from harper.pubsub.slow import DISCONNECT
 from harper.websocket.channel import Authenticate
-from harper.websocket.protocol import MQTTChannelFactory, RealtimeFactory
+from harper.websocket.protocol import DEFAULT_MAX_MESSAGE_SIZE, MQTTChannelFactory, RealtimeFactory
 from harper.websocket.sse import EventStream
 from harper.websocket.subscriptions import Subscriptions
 
@@ -40,15 +40,18 @@ class RealtimeResource(resource.Resource):
     :param slow_consumers: events held for a WebSocket or event-stream client that reads too
         slowly, and what happens past that bound (C{http.maxQueuedMessages},
         C{http.slowConsumer}).
+    :param max_message_size: the largest WebSocket message in bytes
+        (C{http.maxWebSocketMessageSize}).
     """
 
     def __init__(self, fallback: resource.Resource, registry: Any, caller: Any, authenticate: Authenticate,
                  mqtt: Optional[MQTTChannelFactory] = None, web_socket: bool = True,
-                 slow_consumers: tuple[int, str] = (1000, DISCONNECT)) -> None:
+                 slow_consumers: tuple[int, str] = (1000, DISCONNECT),
+                 max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE) -> None:
         super().__init__()
         self._fallback = fallback
         subscriptions = Subscriptions(registry, caller)
-        self.factory = RealtimeFactory(subscriptions, authenticate, mqtt, slow_consumers)
+        self.factory = RealtimeFactory(subscriptions, authenticate, mqtt, slow_consumers, max_message_size)
         self._websocket = WebSocketResource(self.factory)
         self._events = EventStream(subscriptions, authenticate, slow_consumers)
         self._web_socket = web_socket

@@ -1,7 +1,8 @@
 # -*- test-case-name: tests.workers.test_master -*-
 """
 The master process of a multi-process daemon (C{threads.count} above 1): it binds the listening
-ports (the TLS ones too: each worker serves its socket behind TLS), makes the store shareable (a
+ports, one socket per worker and port so that the kernel spreads the connections (the TLS ones
+too: each worker serves its sockets behind TLS), makes the store shareable (a
 ZEO server for a C{file:} or C{zeo:} store), starts the workers (the first alone, so that it
 creates and migrates the tables; the others once it serves), relays their change events,
 restarts any that dies, and stops them all on shutdown.
@@ -66,22 +67,46 @@ def secure_ports(config: Any) -> list[tuple[str, int, str]]:
     return found
 
 
-def bind_listener(key: str, host: str, port: int) -> socket.socket:
+def bind_listener(key: str, host: str, port: int, reuse_port: bool = False) -> socket.socket:
     """
     A non-blocking socket listening on C{host} (every IPv4 interface when empty) and C{port}.
 
+    :param reuse_port: let other sockets listen on the same port too (C{SO_REUSEPORT}).
     :raises StartupError: naming C{key} when the port cannot be listened on.
     """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     listening = socket.socket(family, socket.SOCK_STREAM)
     try:
         listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         listening.bind((host, port))
         listening.listen(socket.SOMAXCONN)
         listening.setblocking(False)
     except OSError as error:
         listening.close()
         raise StartupError([f"{key}: cannot listen on port {port}: {error.strerror or error}"]) from None
+    return listening
+
+
+def bind_listeners(key: str, host: str, port: int, count: int) -> list[socket.socket]:
+    """
+    C{count} sockets listening on C{host} and C{port} together, one per worker: the kernel
+    spreads new connections over them. (Workers sharing one listening socket would not share
+    the load: the first to wake accepts every connection waiting, and keeps them.)
+
+    :raises StartupError: naming C{key} when the port cannot be listened on, also when
+        another process shares it with C{SO_REUSEPORT} (a plain bind is tried first).
+    """
+    bind_listener(key, host, port).close()
+    listening: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            listening.append(bind_listener(key, host, port, reuse_port=True))
+    except StartupError:
+        for bound in listening:
+            bound.close()
+        raise
     return listening
 
 
@@ -141,7 +166,7 @@ class MasterService(service.Service):
         self._restart_delay = restart_delay
         self._spawn_worker = spawn
         self._relay = EventRelay()
-        self._sockets: dict[str, socket.socket] = {}
+        self._sockets: dict[int, dict[str, socket.socket]] = {}
         self._server: Optional[ZEOServerProcess] = None
         self._ended: dict[int, Deferred] = {}
         self._stopping = False
@@ -163,12 +188,18 @@ class MasterService(service.Service):
         write_run_file(self.config.root_path, operations.host, operations.port)
 
     def _bind(self) -> None:
-        for key, section in SHARED_PORTS:
-            settings = getattr(self.config, section)
-            if settings.port:
-                self._sockets[key] = bind_listener(key, settings.host, settings.port)
-        for key, port, host in secure_ports(self.config):
-            self._sockets[key] = bind_listener(key, host, port)
+        """
+        Listen on every port the workers serve, with one socket per worker and port.
+        """
+        listeners = [
+            (key, getattr(self.config, section).host, getattr(self.config, section).port)
+            for key, section in SHARED_PORTS
+            if getattr(self.config, section).port
+        ]
+        listeners += [(key, host, port) for key, port, host in secure_ports(self.config)]
+        for key, host, port in listeners:
+            for index, listening in enumerate(bind_listeners(key, host, port, self.count)):
+                self._sockets.setdefault(index, {})[key] = listening
 
     def _spawn(self, index: int) -> None:
         if self._stopping:
@@ -177,7 +208,7 @@ class MasterService(service.Service):
         self.workers[index] = worker
         self._ended[index] = Deferred()
         channel = self._relay.channel(lambda: self._worker_ready(worker))
-        self._spawn_worker(self._reactor, worker, self._arguments, self._sockets, channel)
+        self._spawn_worker(self._reactor, worker, self._arguments, self._sockets.get(index, {}), channel)
 
     def _worker_ready(self, worker: WorkerProcess) -> None:
         worker.ready = True
@@ -229,8 +260,9 @@ class MasterService(service.Service):
             worker.transport.signalProcess("KILL")
 
     def _close(self) -> None:
-        for listening in self._sockets.values():
-            listening.close()
+        for sockets in self._sockets.values():
+            for listening in sockets.values():
+                listening.close()
         self._sockets.clear()
         if self._server is not None:
             self._server.stop()

@@ -3,6 +3,7 @@ Tests for L{harper.database.groupcommit}.
 """
 
 import threading
+import time
 
 from twisted.internet import defer, reactor, task
 from twisted.trial.unittest import TestCase
@@ -121,3 +122,63 @@ class GroupCommitTests(TestCase):
         self.writer.stop()
         result = yield write
         self.assertEqual(result["name"], "nine")
+
+
+class GatherTests(TestCase):
+    """
+    A writer that fell behind gathers the next group instead of committing a small one.
+    """
+
+    #: The writer's gather time: far longer than any test waits, so a wait shows.
+    GATHER = 5.0
+
+    def setUp(self) -> None:
+        self.runner = file_runner(self)
+        [self.dogs] = create_tables(self.runner, dog_definition())
+        self.writer = GroupCommitter(self.runner, gather=self.GATHER)
+        self.writer.start()
+        self.addCleanup(self.writer.stop)
+
+    def put(self, key):
+        return self.writer.submit(lambda txn: self.dogs.put(txn, {"id": key, "name": f"d{key}"}))
+
+    def transactions_since(self, before):
+        return [t.tid for t in self.runner.db.storage.iterator(before) if t.tid != before]
+
+    @defer.inlineCallbacks
+    def test_behind_waits_for_previous_writers(self) -> None:
+        """
+        Writes that arrived while a group of one committed wait for one more write (the
+        previous group's writer coming back) and commit with it, in one transaction, as soon
+        as it arrives.
+        """
+        yield task.deferLater(reactor, 0, lambda: None)
+        started, gate = threading.Event(), threading.Event()
+
+        def block(txn):
+            started.set()
+            gate.wait(5)
+
+        blocked = self.writer.submit(block)
+        yield task.deferLater(reactor, 0, lambda: None)
+        self.assertTrue(started.wait(5))  # the writer runs the first group, of one write
+        waiting = [self.put(1), self.put(2)]
+        yield task.deferLater(reactor, 0, lambda: None)  # queued meanwhile: it is behind
+        before = self.runner.db.storage.lastTransaction()
+        gate.set()
+        yield blocked
+        started = time.monotonic()
+        late = task.deferLater(reactor, 0.2, self.put, 3)
+        yield defer.gatherResults(waiting + [late])
+        self.assertLess(time.monotonic() - started, self.GATHER / 2)
+        self.assertEqual(len(self.transactions_since(before)), 1)
+
+    @defer.inlineCallbacks
+    def test_keeping_up_never_waits(self) -> None:
+        """
+        A writer with nothing waiting after its commit commits the next write at once.
+        """
+        started = time.monotonic()
+        for key in range(3):
+            yield self.put(key)
+        self.assertLess(time.monotonic() - started, self.GATHER / 2)

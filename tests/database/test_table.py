@@ -56,6 +56,26 @@ class TableTests(TestCase):
         self.runner.run_blocking(lambda txn: self.dogs.delete(txn, 1))
         self.assertEqual(self.runner.run_blocking(index), {"name": {}, "tags": {}})
 
+    def test_unchanged_values_leave_index_alone(self) -> None:
+        """
+        An update that keeps every indexed value stores only the record: no index object is
+        written. A value that only compares equal (C{True} after C{1}) is a change and moves.
+        """
+        self.put(id=1, name="Rex", breed=1, tags=["a", "b"], age=3)
+
+        def update(txn, **record):
+            self.dogs.put(txn, record)
+            return {type(obj).__name__ for obj in txn.connection._registered_objects}
+
+        written = self.runner.run_blocking(lambda txn: update(txn, id=1, name="Rex", breed=1, tags=["a", "b"], age=4))
+        self.assertEqual(written, {"Entry"})
+        written = self.runner.run_blocking(lambda txn: update(txn, id=1, name="Rex", breed=True, tags=["a", "b"]))
+        self.assertIn("OOBTree", written)
+        breeds = self.runner.run_blocking(
+            lambda txn: {k: list(v) for k, v in self.dogs.store(txn).indexes["breed"].items()}
+        )
+        self.assertEqual(breeds, {(1, True): [1]})
+
     def test_null_is_indexed(self) -> None:
         """
         A record without a value for an indexed attribute is indexed under null.

@@ -26,6 +26,7 @@ INSTRUMENTED = {
     "csv": ["harper.operations.csv_ops"],
     "operations": ["harper.operations.api", "harper.operations.fields", "harper.operations.registry",
                    "harper.http.codecs", "harper.http.encoding", "harper.http.negotiation"],
+    "http": ["harper.http.wire", "harper.http.lean", "harper.http.lane"],
 }
 
 

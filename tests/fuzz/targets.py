@@ -11,13 +11,20 @@ can be replayed as a regression test (L{tests.fuzz.test_regressions}).
 from __future__ import annotations
 
 import io
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 import attr
+from twisted.internet.error import ConnectionDone
+from twisted.internet.task import Clock
+from twisted.internet.testing import StringTransport
+from twisted.python.failure import Failure
+from twisted.web import resource
 from twisted.web.test.requesthelper import DummyRequest
 
 from harper.errors import HarperError, InvalidInput, QuerySyntaxError, SchemaError
 from harper.http.encoding import decode_body
+from harper.http.lane import LaneLimits, RestLane
+from harper.http.site import make_site
 from harper.mqtt.codec import MQTTDecoder
 from harper.mqtt.packets import MQTT_3_1_1, MQTT_5, MalformedPacket
 from harper.operations.api import OperationsAPI, default_operations
@@ -171,6 +178,57 @@ def operations_request(data: bytes) -> None:
         pass
 
 
+class _Answers(resource.Resource):
+    """
+    Answers every request after reading its body and a header, as REST does.
+    """
+
+    isLeaf = True
+
+    def render(self, request: Any) -> bytes:
+        request.content.read()
+        return request.getHeader(b"accept") or b"ok"
+
+
+_ANSWERS = _Answers()
+
+
+class _Connection(StringTransport):
+    """
+    A transport that, like a TCP connection, ignores being resumed once it is closing and
+    losing a producer it does not have.
+    """
+
+    def resumeProducing(self) -> None:
+        if not self.disconnecting:
+            super().resumeProducing()
+
+    def unregisterProducer(self) -> None:
+        if self.producer is not None:
+            super().unregisterProducer()
+
+
+def http_requests(data: bytes) -> None:
+    """
+    Feed C{data} to a connection of the HTTP port (the REST lane, handing over to twisted.web
+    for what it does not take) in pieces of a size its first byte picks, then let every
+    deadline pass and drop the connection: only answers may come out, never an exception.
+    """
+    size, rest = _split(data, 16)
+    clock = Clock()
+    limits = LaneLimits(max_header_size=512, max_body_size=256)
+    lane = RestLane(_ANSWERS, _ANSWERS, lambda path: not path.startswith(b"/s"), limits, clock)
+    channel = make_site(_ANSWERS, lane=lane, reactor=clock).buildProtocol(None)
+    transport = _Connection()
+    channel.makeConnection(transport)
+    for start in range(0, len(rest), size + 1):
+        if transport.disconnecting:
+            break  # a closing TCP connection reads no more
+        channel.dataReceived(rest[start:start + size + 1])
+    clock.advance(limits.request_timeout + limits.headers_timeout + 1)
+    channel.connectionLost(Failure(ConnectionDone()))
+
+
 #: Every target by the name the fuzz runner takes.
 TARGETS: dict[str, Target] = {
     "mqtt": mqtt_codec,
@@ -179,4 +237,5 @@ TARGETS: dict[str, Target] = {
     "body": body_decoders,
     "csv": csv_rows,
     "operations": operations_request,
+    "http": http_requests,
 }

@@ -108,6 +108,12 @@ class AtherisTests(TestCase):
         """
         self.run_target("operations")
 
+    def test_http(self) -> None:
+        """
+        The HTTP port's connections (the REST lane and its hand-over to twisted.web).
+        """
+        self.run_target("http")
+
     def test_every_target(self) -> None:
         """
         Every target has its test here and its modules to instrument in the runner.

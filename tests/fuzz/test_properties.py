@@ -31,6 +31,15 @@ FUZZ = settings(max_examples=150, deadline=timedelta(seconds=2), derandomize=Tru
 BYTES = st.binary(max_size=200)
 
 
+_HTTP_PIECES = st.sampled_from([
+    "GET /Dog/1 HTTP/1.1\r\n", "PUT /Dog/2 HTTP/1.1\r\n", "HEAD / HTTP/1.0\r\n", "GET /s/x HTTP/1.1\r\n",
+    "BREW /x HTTP/1.1\r\n", "GET /x HTTP/2.0\r\n", "GET  HTTP/1.1\r\n", "Content-Length: 5\r\n",
+    "Content-Length: 999\r\n", "Content-Length: x\r\n", "Transfer-Encoding: chunked\r\n", "5\r\nhello\r\n0\r\n",
+    "Upgrade: websocket\r\n", "Connection: close\r\n", "Connection: keep-alive\r\n", "Accept: \xe9\r\n",
+    " folded\r\n", "X:\r\n", ":\r\n", "\r\n", "\n", "hello", "Expect: 100-continue\r\n",
+])
+
+
 def _joined(pieces: st.SearchStrategy[str], separators: str) -> st.SearchStrategy[bytes]:
     """
     Fragments of a language, each followed by one of C{separators} or by nothing, as UTF-8.
@@ -176,3 +185,13 @@ class ParserFuzzTests(TestCase):
         nothing but harper errors.
         """
         TARGETS["operations"](data)
+
+    @FUZZ
+    @given(BYTES | _joined(_HTTP_PIECES, "").map(lambda data: b"\x07" + data))
+    def test_http_requests(self, data: bytes) -> None:
+        """
+        Random bytes and streams of request pieces (good and bad request lines, lengths,
+        bodies, fields that hand the connection to twisted.web) cut anywhere never make the
+        HTTP port raise.
+        """
+        TARGETS["http"](data)

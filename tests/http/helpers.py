@@ -25,6 +25,7 @@ from zope.interface import implementer
 from harper.components.application import Application
 from harper.components.config import config_from_string
 from harper.components.runtime import ApplicationTables, Runtime
+from harper.http.lane import LaneLimits, RestLane
 from harper.http.rest import RestAPI
 from harper.http.site import make_site
 from harper.resources.base import Resource
@@ -220,10 +221,18 @@ class MemoryClient:
 class SocketClient:
     """
     Requests over a real loopback connection to a site listening on port 0.
+
+    :param rest: serve the requests the REST lane takes with this REST resource (behind the
+        front resources of C{resource}, and only on paths C{resource.serves_rest}, when it
+        has that method), as the daemon does; C{None} serves every request with twisted.web.
     """
 
-    def __init__(self, case: TestCase, resource: Any) -> None:
-        port = reactor.listenTCP(0, make_site(resource), interface="127.0.0.1")
+    def __init__(self, case: TestCase, resource: Any, rest: Any = None) -> None:
+        lane = None
+        if rest is not None:
+            routes = getattr(resource, "serves_rest", lambda path: True)
+            lane = RestLane(resource, rest, routes, LaneLimits(), reactor)
+        port = reactor.listenTCP(0, make_site(resource, lane=lane), interface="127.0.0.1")
         case.addCleanup(port.stopListening)
         pool = HTTPConnectionPool(reactor)
         case.addCleanup(pool.closeCachedConnections)
@@ -253,6 +262,17 @@ DOGS = [
 ]
 
 
+def through_lane(case: type) -> type:
+    """
+    The test case C{case} (a L{RestTestCase}, or one with a C{lane} switch) run again over a
+    socket and served by the REST lane, as a new class named C{Lane<name>}.
+    """
+    name = f"Lane{case.__name__}"
+    return type(name, (case,), {
+        "lane": True, "__module__": case.__module__, "__doc__": f"L{{{case.__name__}}} served by the REST lane.",
+    })
+
+
 def body(value: Any) -> bytes:
     """
     C{value} as a JSON request body.
@@ -262,16 +282,18 @@ def body(value: Any) -> bytes:
 
 class RestTestCase(TestCase):
     """
-    A runtime with the kennel tables seeded, and a memory client on its REST interface.
+    A runtime with the kennel tables seeded, and a memory client on its REST interface (or,
+    with L{lane}, a socket client served by the REST lane).
     """
 
     options: dict = {}
+    lane = False
 
     @inlineCallbacks
     def setUp(self):
         self.runtime = start_runtime(self)
         self.api = rest_api(self.runtime, **self.options)
-        self.client = MemoryClient(self.api)
+        self.client = SocketClient(self, self.api, rest=self.api) if self.lane else MemoryClient(self.api)
         tables = self.runtime.tables
         for breed in BREEDS:
             yield tables.Breed.put(breed["id"], breed)

@@ -130,8 +130,17 @@ class CorsSocketTests(TestCase):
         """
         runtime = start_runtime(self)
         config = config_from_string(f"http: {{corsAccessList: [{SITE}]}}\n", base_dir=".", root=self.mktemp(), environ={})
-        front = guarded(HarperRoot(rest_api(runtime), []), config.http, lambda: 0.0)
-        client = SocketClient(self, front)
+        rest = rest_api(runtime)
+        front = guarded(HarperRoot(rest, []), config.http, lambda: 0.0)
+        for client in (SocketClient(self, front), SocketClient(self, front, rest=rest)):
+            yield self.check_front(client)
+
+    @inlineCallbacks
+    def check_front(self, client):
+        """
+        Through C{client}: the preflight and the write of the allowed origin are answered, the
+        other origin is refused.
+        """
         preflight = yield client.request("OPTIONS", "/Dog/", headers=PREFLIGHT)
         self.assertEqual((preflight.status, preflight.header("access-control-allow-origin")), (204, SITE))
         put = yield client.request("PUT", "/Dog/rex", orjson.dumps({"name": "Rex"}), {"Origin": SITE, "Content-Type": "application/json"})

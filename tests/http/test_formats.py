@@ -12,7 +12,7 @@ import orjson
 import yaml
 from twisted.internet.defer import inlineCallbacks
 
-from tests.http.helpers import RestTestCase
+from tests.http.helpers import RestTestCase, through_lane
 
 REX = {"name": "Rex", "breedId": 1, "age": 3, "weight": 11.5, "tags": ["calm", "old"]}
 ENCODERS = {
@@ -161,3 +161,7 @@ class ConditionalTests(RestTestCase):
         reply = yield self.request("GET", "/Dog/rex")
         self.assertTrue(reply.header("last-modified").endswith(" GMT"))
         self.assertTrue(reply.header("server-timing").startswith("db;dur="))
+
+
+LaneFormatTests = through_lane(FormatTests)
+LaneConditionalTests = through_lane(ConditionalTests)

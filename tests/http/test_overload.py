@@ -141,11 +141,19 @@ class WriteLimitSocketTests(TestCase):
         """
         A write refused over the wire is a 503 that also carries the CORS headers.
         """
+        for lane in (False, True):
+            yield self.check_refusal(lane)
+
+    @inlineCallbacks
+    def check_refusal(self, lane):
+        """
+        The refusal, served by twisted.web or (with C{lane}) by the REST lane.
+        """
         clock = Clock()
         root = HeldWrites()
         config = config_from_string("http: {requestQueueLimit: 500}\n", base_dir=".", root=self.mktemp(), environ={})
         self.assertEqual(config.http.request_queue_limit, 500)
-        client = SocketClient(self, guarded(root, config.http, clock.seconds))
+        client = SocketClient(self, guarded(root, config.http, clock.seconds), rest=root if lane else None)
         held = client.request("DELETE", "/T/1")
         while not root.held:
             yield client.request("GET", "/T/1")

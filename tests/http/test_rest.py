@@ -17,6 +17,7 @@ from tests.http.helpers import (
     body,
     rest_api,
     start_runtime,
+    through_lane,
 )
 
 
@@ -329,6 +330,16 @@ class ErrorTests(RestTestCase):
     options = {"max_body_size": 64}
 
     @inlineCallbacks
+    def test_header_not_utf8(self):
+        """
+        A header harper reads that is not UTF-8 is a 400 that names it, not a 500.
+        """
+        for name in ("Accept", "Authorization", "Cache-Control"):
+            reply = yield self.request("GET", "/Dog/rex", headers={name: b"\xe9t\xe9"})
+            self.assertEqual(reply.status, 400, name)
+            self.assertIn("not valid UTF-8", reply.json()["error"])
+
+    @inlineCallbacks
     def test_bad_json(self):
         """
         A body that is not valid JSON is a 400 that says so.
@@ -451,3 +462,8 @@ class BasePathExportTests(unittest.TestCase):
         self.assertEqual((reply.status, reply.json()["title"]), (200, "Welcome"))
         reply = yield client.request("GET", "/Breed/")
         self.assertEqual(reply.status, 200)
+
+
+LanePathTests = through_lane(PathTests)
+LaneMethodTests = through_lane(MethodTests)
+LaneErrorTests = through_lane(ErrorTests)

@@ -16,18 +16,22 @@ from twisted.web.resource import Resource
 from twisted.web.test.requesthelper import DummyRequest
 
 from harper.http.site import HarperRoot, make_site
-from tests.http.helpers import SocketClient, rest_api, start_runtime
+from tests.http.helpers import SocketClient, rest_api, start_runtime, through_lane
 
 
 class SocketTests(TestCase):
     """
-    A runtime's REST interface behind L{HarperRoot} on a port.
+    A runtime's REST interface behind L{HarperRoot} on a port (served by the REST lane with
+    L{lane}).
     """
+
+    lane = False
 
     @inlineCallbacks
     def setUp(self):
         runtime = start_runtime(self)
-        self.client = SocketClient(self, HarperRoot(rest_api(runtime, compression_threshold=100), []))
+        rest = rest_api(runtime, compression_threshold=100)
+        self.client = SocketClient(self, HarperRoot(rest, []), rest=rest if self.lane else None)
         for n in range(20):
             yield runtime.tables.Dog.put(f"d{n:02}", {"name": f"Dog {n}", "age": n})
 
@@ -75,6 +79,9 @@ class SocketTests(TestCase):
         after = yield self.client.request("GET", "/Dog/d01")
         self.assertEqual(after.json()["age"], 1)
 
+
+
+LaneSocketTests = through_lane(SocketTests)
 
 class AccessLogTests(TestCase):
     """

@@ -16,8 +16,9 @@ from twisted.trial.unittest import TestCase
 from twisted.web.client import Agent, HTTPConnectionPool, ResponseDone
 from twisted.web.http_headers import Headers
 
+from harper.http.lane import LaneLimits, RestLane
 from harper.http.site import make_site
-from tests.http.helpers import rest_api, start_runtime
+from tests.http.helpers import rest_api, start_runtime, through_lane
 
 SCHEMA = """
 type Small @table @export {
@@ -58,8 +59,11 @@ class Drain(Protocol):
 
 class StreamingTests(TestCase):
     """
-    Streamed collections over a real loopback connection.
+    Streamed collections over a real loopback connection (served by the REST lane with
+    L{lane}).
     """
+
+    lane = False
 
     @inlineCallbacks
     def setUp(self):
@@ -71,7 +75,9 @@ class StreamingTests(TestCase):
         self.runtime = start_runtime(self, SCHEMA, threads=1)
         self.runtime.db.setCacheSizeBytes(0)
         yield self.seed("Small", SMALL)
-        port = reactor.listenTCP(0, make_site(rest_api(self.runtime)), interface="127.0.0.1")
+        rest = rest_api(self.runtime)
+        lane = RestLane(rest, rest, lambda path: True, LaneLimits(), reactor) if self.lane else None
+        port = reactor.listenTCP(0, make_site(rest, lane=lane), interface="127.0.0.1")
         self.addCleanup(port.stopListening)
         pool = HTTPConnectionPool(reactor)
         self.addCleanup(pool.closeCachedConnections)
@@ -141,3 +147,6 @@ class StreamingTests(TestCase):
         self.assertEqual(response.headers.getRawHeaders("content-encoding"), ["gzip"])
         self.assertEqual(response.headers.getRawHeaders("content-range"), [f"items 0-{SMALL - 101}/{SMALL - 100}"])
         self.assertEqual(orjson.loads(gzip.decompress(b"".join(drain.kept))), list(range(100, SMALL)))
+
+
+LaneStreamingTests = through_lane(StreamingTests)

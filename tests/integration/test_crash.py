@@ -2,20 +2,19 @@
 """
 Crash safety of acknowledged writes (issue 7, part 3).
 
-Several HTTP clients PUT records into a real harper daemon (the kennel example) while it is
-killed with SIGKILL at random moments and restarted on the same root. After every restart
-each record holds the value of its last acknowledged (2xx) PUT, or of a PUT sent after it
-whose answer the crash cut off; every record matches the checksum it carries (no torn
-record); the C{breedId} and C{name} indexes agree with the records they point at (an index
-entry and its record are written in one transaction, so neither is visible without the other).
-At the end, with the daemon stopped, the FileStorage passes ZODB's C{fstest} and C{fsrefs}.
+Several HTTP clients PUT records into a real harper daemon (the kennel example), and several
+MQTT clients (paho-mqtt) write other records with retained QoS 1 PUBLISHes to C{Dog/<id>},
+while the daemon is killed with SIGKILL at random moments and restarted on the same root.
+After every restart each record holds the value of its last acknowledged write (HTTP 2xx,
+PUBACK), or of a write sent after it whose answer the crash cut off; every record matches
+the checksum it carries (no torn record); the C{breedId} and C{name} indexes agree with the
+records they point at (an index entry and its record are written in one transaction, so
+neither is visible without the other). At the end, with the daemon stopped, the FileStorage
+passes ZODB's C{fstest} and C{fsrefs}.
 
 SIGKILL ends the process, not the machine: the kernel keeps what it was given, so this checks
 that nothing is acknowledged before its commit and that a commit cut short is rolled back at
 the next start; it does not simulate a power loss.
-
-TODO(issue 7): also publish MQTT QoS 1 messages during the load and check that every PUBACKed
-message survives, once harper has its MQTT broker.
 
 C{HARPER_LONG_TESTS=1} kills the daemon 200 times instead of 20 (soak). A failure names the
 seed of its kill moments; C{HARPER_CRASH_SEED=<seed>} repeats them.
@@ -23,196 +22,55 @@ seed of its kill moments; C{HARPER_CRASH_SEED=<seed>} repeats them.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 import os
 import random
 import sys
-from typing import Any, Optional
+from typing import Any
 from urllib.parse import quote
 
 import treq
-from twisted.internet import error, reactor
-from twisted.internet.defer import CancelledError, Deferred
+from twisted.internet import reactor
+from twisted.internet.defer import Deferred
 from twisted.internet.task import deferLater
 from twisted.internet.utils import getProcessOutputAndValue
 from twisted.trial.unittest import TestCase
-from twisted.web.client import (
-    HTTPConnectionPool,
-    RequestNotSent,
-    RequestTransmissionFailed,
-    ResponseFailed,
-    ResponseNeverReceived,
-)
+from twisted.web.client import HTTPConnectionPool
 
 from harper.database.storage import default_file_path
+from tests.integration.writes import (
+    CUT_OFF,
+    DEADLINE,
+    FIRST_BREED,
+    HTTPWriter,
+    Ledger,
+    MQTTConnection,
+    MQTTWriter,
+)
 from tests.service.helpers import (
     KENNEL_CONFIG,
+    TWISTD,
     ChildProcess,
     daemon_arguments,
     free_port,
-    start_daemon,
+    start_process,
     stop_process,
+    wait_until_listening,
 )
 
 #: How many times the daemon is killed.
 KILLS = 200 if os.environ.get("HARPER_LONG_TESTS") == "1" else 20
 
-#: Concurrent writers, and the records each one keeps rewriting.
-CLIENTS = 4
-RECORDS_PER_CLIENT = 10
-
-#: The breedId of the records of writer 0 (writer n uses this + n): not a breed of the example.
-FIRST_BREED = 1000
+#: Concurrent HTTP writers (clients 0 to 3) and MQTT publishers (clients 4 and 5).
+HTTP_CLIENTS = 4
+MQTT_CLIENTS = 2
 
 #: Seconds of load before a kill: drawn between these bounds.
 KILL_DELAY = (0.2, 1.0)
 
-#: Seconds any one step (start, request, exit) may take.
-DEADLINE = 30.0
-
-#: The attributes a record's checksum covers.
-CHECKED = ("name", "breedId", "age", "payload")
-
-#: Ways a request ends when the daemon dies under it.
-CUT_OFF = (
-    error.ConnectError,
-    error.ConnectionLost,
-    error.ConnectionDone,
-    ResponseFailed,
-    ResponseNeverReceived,
-    RequestNotSent,
-    RequestTransmissionFailed,
-    CancelledError,
-)
-
-
-def checksum(record: dict[str, Any]) -> str:
-    """
-    The SHA-256 of the L{CHECKED} attributes of C{record}.
-    """
-    covered = json.dumps([record.get(name) for name in CHECKED]).encode("utf-8")
-    return hashlib.sha256(covered).hexdigest()
-
-
-def record_for(record_id: str, client: int, sequence: int) -> dict[str, Any]:
-    """
-    The body of write number C{sequence} (unique in the test) of C{record_id} by writer
-    C{client}: about 700 bytes, carrying its own checksum.
-    """
-    payload = hashlib.sha256(f"{record_id}/{sequence}".encode("ascii")).hexdigest() * 10
-    body = {
-        "name": f"{record_id}-s{sequence}",
-        "breedId": FIRST_BREED + client,
-        "age": sequence,
-        "payload": payload,
-    }
-    body["check"] = checksum(body)
-    return body
-
-
-class Ledger:
-    """
-    What the writers sent and what was acknowledged, per record id.
-
-    :ivar acknowledgements: how many writes were acknowledged in all.
-    """
-
-    def __init__(self) -> None:
-        self._acknowledged: dict[str, int] = {}
-        self._unanswered: dict[str, set[int]] = {}
-        self._clients: dict[str, int] = {}
-        self.acknowledgements = 0
-
-    def sent(self, record_id: str, client: int, sequence: int) -> None:
-        """
-        Write C{sequence} of C{record_id} is being sent; its outcome is unknown.
-        """
-        self._clients[record_id] = client
-        self._unanswered.setdefault(record_id, set()).add(sequence)
-
-    def acknowledged(self, record_id: str, sequence: int) -> None:
-        """
-        Write C{sequence} of C{record_id} was answered 2xx: it replaces every earlier one.
-        """
-        self._acknowledged[record_id] = sequence
-        self._unanswered[record_id] = set()
-        self.acknowledgements += 1
-
-    def record_ids(self) -> list[str]:
-        """
-        Every record id written so far.
-        """
-        return sorted(self._clients)
-
-    def client_of(self, record_id: str) -> int:
-        """
-        The writer of C{record_id}.
-        """
-        return self._clients[record_id]
-
-    def problem(self, record_id: str, record: Optional[dict[str, Any]]) -> Optional[str]:
-        """
-        What is wrong with C{record} (C{None} when absent) as the stored value of
-        C{record_id}, or C{None} if it is one the writes allow.
-        """
-        acknowledged = self._acknowledged.get(record_id)
-        if record is None:
-            if acknowledged is None:
-                return None
-            return f"{record_id}: acknowledged write s{acknowledged} is missing"
-        if checksum(record) != record.get("check"):
-            return f"{record_id}: torn record (checksum mismatch): {record!r}"
-        unanswered = sorted(self._unanswered[record_id])
-        sequence = record.get("age")
-        if sequence not in {acknowledged, *unanswered} - {None}:
-            return (
-                f"{record_id}: holds s{sequence}; acknowledged s{acknowledged}, "
-                f"unanswered {unanswered}"
-            )
-        expected = record_for(record_id, self.client_of(record_id), sequence)
-        if {name: record.get(name) for name in expected} != expected:
-            return f"{record_id}: s{sequence} stored as {record!r}"
-        return None
-
-
-class Writer:
-    """
-    One client that PUTs its records in turn, each time with a new value.
-
-    :param client: its number, from 0.
-    :param sequence: the counter of write numbers shared by every writer.
-    :param ledger: where it notes what it sent and what was acknowledged.
-    """
-
-    def __init__(self, client: int, sequence: "itertools.count[int]", ledger: Ledger) -> None:
-        self._client = client
-        self._sequence = sequence
-        self._ledger = ledger
-        self._turn = itertools.cycle(range(RECORDS_PER_CLIENT))
-
-    async def write_until_cut_off(self, base: str, pool: HTTPConnectionPool) -> None:
-        """
-        PUT records until a request fails because the daemon is gone; raise
-        C{AssertionError} if the daemon answers a PUT with anything but 2xx.
-        """
-        while True:
-            record_id = f"crash{self._client}-{next(self._turn)}"
-            sequence = next(self._sequence)
-            body = json.dumps(record_for(record_id, self._client, sequence)).encode("utf-8")
-            self._ledger.sent(record_id, self._client, sequence)
-            try:
-                response = await treq.put(
-                    f"{base}/Dog/{record_id}", body, headers={"Content-Type": ["application/json"]},
-                    pool=pool, timeout=DEADLINE,
-                )
-                content = await treq.content(response)
-            except CUT_OFF:
-                return
-            if not 200 <= response.code < 300:
-                raise AssertionError(f"PUT {record_id} answered {response.code}: {content[:300]!r}")
-            self._ledger.acknowledged(record_id, sequence)
+#: The super user the MQTT clients log in as (created at the first start).
+USERNAME, PASSWORD = "crash", "crash-secret"
 
 
 class CrashSafetyTests(TestCase):
@@ -224,21 +82,29 @@ class CrashSafetyTests(TestCase):
 
     def setUp(self) -> None:
         self.root = os.path.abspath(self.mktemp())
-        self.port = free_port()
+        self.port, self.mqtt_port = free_port(), free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.seed = int(os.environ.get("HARPER_CRASH_SEED") or random.randrange(2**32))
         self.random = random.Random(self.seed)
+        self.ledgers = {"HTTP": Ledger(), "MQTT": Ledger()}
+        # The daemon's first start creates this super user, whom the MQTT clients log in as.
+        self.patch(os, "environ", dict(os.environ, HARPER_ADMIN_USERNAME=USERNAME,
+                                       HARPER_ADMIN_PASSWORD=PASSWORD))
 
     async def start_daemon(self) -> ChildProcess:
         """
-        Start the kennel daemon on C{self.root} and wait until it answers HTTP.
+        Start the kennel daemon on C{self.root} and wait until it answers HTTP and listens
+        for MQTT.
         """
-        daemon = start_daemon(self, daemon_arguments(self.root, self.port, "--config", KENNEL_CONFIG))
+        arguments = daemon_arguments(self.root, self.port, "--config", KENNEL_CONFIG,
+                                     "--set", f"mqtt.port={self.mqtt_port}")
+        daemon = start_process(self, TWISTD, arguments)
         deadline = reactor.seconds() + DEADLINE
         while not await self.answers():
             if not daemon.running or reactor.seconds() > deadline:
                 self.fail(f"the daemon did not start (seed {self.seed}):\n{daemon.output()}")
             await deferLater(reactor, 0.05, lambda: None)
+        await wait_until_listening(daemon, self.mqtt_port)
         return daemon
 
     async def kill(self, daemon: ChildProcess) -> None:
@@ -261,16 +127,35 @@ class CrashSafetyTests(TestCase):
             return False
         return True
 
-    async def load_then_kill(self, daemon: ChildProcess, writers: list[Writer]) -> None:
+    async def connect(self, count: int) -> list[MQTTConnection]:
+        """
+        Connect C{count} MQTT clients, one after the other (the first login is verified, the
+        others find it in the daemon's cache); each is closed when the test ends.
+        """
+        connections = []
+        for number in range(count):
+            connection = MQTTConnection(f"crash-mqtt{number}", USERNAME, PASSWORD)
+            self.addCleanup(connection.close)
+            await connection.connect(self.mqtt_port)
+            connections.append(connection)
+        return connections
+
+    async def load_then_kill(
+        self, daemon: ChildProcess, writers: list[HTTPWriter],
+        publishers: list[tuple[MQTTWriter, MQTTConnection]],
+    ) -> None:
         """
         Start every writer, SIGKILL the daemon after a random delay, wait for the writers.
         """
         pool = HTTPConnectionPool(reactor, persistent=True)
         pool.retryAutomatically = False
-        pool.maxPersistentPerHost = CLIENTS
+        pool.maxPersistentPerHost = len(writers)
         running = [
             Deferred.fromCoroutine(writer.write_until_cut_off(self.base, pool))
             for writer in writers
+        ] + [
+            Deferred.fromCoroutine(publisher.write_until_cut_off(connection))
+            for publisher, connection in publishers
         ]
         await deferLater(reactor, self.random.uniform(*KILL_DELAY), lambda: None)
         await self.kill(daemon)
@@ -286,33 +171,32 @@ class CrashSafetyTests(TestCase):
         content = await treq.content(response)
         return response.code, (json.loads(content) if response.code == 200 else content)
 
-    async def stored_records(
-        self, ledger: Ledger, pool: HTTPConnectionPool, problems: list[str]
-    ) -> dict[str, dict]:
+    async def stored_records(self, pool: HTTPConnectionPool, problems: list[str]) -> dict[str, dict]:
         """
         GET every record written so far; note what is wrong with each in C{problems}.
         """
         stored = {}
-        for record_id in ledger.record_ids():
-            code, record = await self.get_json(pool, f"/Dog/{record_id}")
-            if code not in (200, 404):
-                problems.append(f"GET {record_id} answered {code}: {record!r}")
-                continue
-            record = record if code == 200 else None
-            problem = ledger.problem(record_id, record)
-            if problem is not None:
-                problems.append(problem)
-            if record is not None:
-                stored[record_id] = record
+        for transport, ledger in self.ledgers.items():
+            for record_id in ledger.record_ids():
+                code, record = await self.get_json(pool, f"/Dog/{record_id}")
+                if code not in (200, 404):
+                    problems.append(f"GET {record_id} answered {code}: {record!r}")
+                    continue
+                record = record if code == 200 else None
+                problem = ledger.problem(record_id, record)
+                if problem is not None:
+                    problems.append(f"{transport} {problem}")
+                if record is not None:
+                    stored[record_id] = record
         return stored
 
     async def index_problems(self, stored: dict[str, dict], pool: HTTPConnectionPool) -> list[str]:
         """
-        Check that the breedId index of each writer finds exactly its stored records, and
+        Check that the breedId index of each client finds exactly its stored records, and
         the name index each record by its current name.
         """
         problems = []
-        for client in range(CLIENTS):
+        for client in range(HTTP_CLIENTS + MQTT_CLIENTS):
             breed = FIRST_BREED + client
             code, found = await self.get_json(pool, f"/Dog/?breedId={breed}")
             expected = {k: r for k, r in stored.items() if r["breedId"] == breed}
@@ -324,14 +208,14 @@ class CrashSafetyTests(TestCase):
                 problems.append(f"name={record['name']} finds {found!r}")
         return problems
 
-    async def assert_intact(self, ledger: Ledger, daemon: ChildProcess, moment: str) -> None:
+    async def assert_intact(self, daemon: ChildProcess, moment: str) -> None:
         """
         Fail, naming C{moment}, if any record or index breaks what the writes allow.
         """
         pool = HTTPConnectionPool(reactor, persistent=True)
         problems: list[str] = []
         try:
-            stored = await self.stored_records(ledger, pool, problems)
+            stored = await self.stored_records(pool, problems)
             problems += await self.index_problems(stored, pool)
         finally:
             await pool.closeCachedConnections()
@@ -351,25 +235,32 @@ class CrashSafetyTests(TestCase):
             self.assertEqual((code, out + err), (0, b""), f"{script} {path} reports problems")
 
     async def kill_repeatedly(self) -> None:
-        ledger = Ledger()
         sequence = itertools.count(1)
-        writers = [Writer(client, sequence, ledger) for client in range(CLIENTS)]
+        writers = [HTTPWriter(client, sequence, self.ledgers["HTTP"]) for client in range(HTTP_CLIENTS)]
+        publishers = [
+            MQTTWriter(client, sequence, self.ledgers["MQTT"])
+            for client in range(HTTP_CLIENTS, HTTP_CLIENTS + MQTT_CLIENTS)
+        ]
         for kill in range(1, KILLS + 1):
             daemon = await self.start_daemon()
-            await self.assert_intact(ledger, daemon, f"after {kill - 1} kills")
-            before = ledger.acknowledgements
-            await self.load_then_kill(daemon, writers)
-            message = f"nothing acknowledged before kill {kill}\n{daemon.output()}"
-            self.assertGreater(ledger.acknowledgements, before, message)
+            connecting = Deferred.fromCoroutine(self.connect(len(publishers)))
+            await self.assert_intact(daemon, f"after {kill - 1} kills")
+            connections = await connecting
+            before = {transport: ledger.acknowledgements for transport, ledger in self.ledgers.items()}
+            await self.load_then_kill(daemon, writers, list(zip(publishers, connections)))
+            for transport, ledger in self.ledgers.items():
+                message = f"nothing acknowledged over {transport} before kill {kill}\n{daemon.output()}"
+                self.assertGreater(ledger.acknowledgements, before[transport], message)
         daemon = await self.start_daemon()
-        await self.assert_intact(ledger, daemon, f"after {KILLS} kills")
+        await self.assert_intact(daemon, f"after {KILLS} kills")
         await stop_process(daemon)
         await self.assert_storage_consistent()
 
     def test_acknowledged_writes_survive_sigkill(self) -> Deferred:
         """
-        Through 20 SIGKILLs under PUT load from 4 clients, every acknowledged write stays
-        (or a later write of the same record replaces it), no record is torn, the indexes
-        agree with the records, and the FileStorage passes fstest and fsrefs.
+        Through 20 SIGKILLs under PUT load from 4 HTTP clients and retained QoS 1 PUBLISHes
+        from 2 MQTT clients, every acknowledged write (2xx, PUBACK) stays (or a later write of
+        the same record replaces it), no record is torn, the indexes agree with the records,
+        and the FileStorage passes fstest and fsrefs.
         """
         return Deferred.fromCoroutine(self.kill_repeatedly())

@@ -8,6 +8,7 @@ from __future__ import annotations
 from twisted.trial.unittest import TestCase
 
 from harper.errors import Forbidden, InvalidInput, NotFound, ValidationError
+from harper.mqtt.message import Message
 from harper.mqtt.packets import (
     MQTT_3_1_1,
     Disconnect,
@@ -200,6 +201,35 @@ class SessionLifetimeTests(TestCase):
         self.wire.client("gone", MQTT_3_1_1).lose()
         self.wire.clock.advance(10 ** 6)
         self.assertEqual(sorted(self.wire.broker.sessions), ["kept"])
+
+
+class MessageKeyTests(TestCase):
+    """
+    The keys that identify messages across workers (L{harper.mqtt.message.Message.key}).
+    """
+
+    def test_unique(self) -> None:
+        """
+        Each message a broker routes gets a key of its own, and two brokers (two workers, or
+        one before and after a restart) never give the same key.
+        """
+        first, second = Wire().broker, Wire().broker
+        messages = [Message("t", b"x") for _ in range(3)]
+        for message in messages[:2]:
+            first.publish_as(None, message, None)
+        second.publish_as(None, messages[2], None)
+        keys = [message.key for message in messages]
+        self.assertNotIn(None, keys)
+        self.assertEqual(len(set(keys)), 3)
+
+    def test_kept(self) -> None:
+        """
+        A message that already has a key (from another worker) keeps it.
+        """
+        message = Message("t", b"x")
+        message.key = "from-elsewhere"
+        Wire().broker.publish_as(None, message, None)
+        self.assertEqual(message.key, "from-elsewhere")
 
 
 class ReasonCodeTests(TestCase):

@@ -11,9 +11,11 @@ import copy
 import pickle
 from typing import Optional
 
+import attr
 from twisted.trial.unittest import TestCase
 
 from harper.mqtt.codec import MQTTDecoder, encode
+from harper.mqtt.encoder import encode_publish, with_packet_id
 from harper.mqtt.packets import (
     MQTT_3_1_1,
     MQTT_5,
@@ -372,6 +374,51 @@ class VectorTests5(CodecTestCase):
             properties = Properties(**{definition.name: value})
             packet = self._carrier(sorted(definition.packets)[0], properties)
             self.assertRoundTrip(packet, MQTT_5)
+
+    def test_property_attributes(self) -> None:
+        """
+        Each property of the table reads as an attribute: its value when set, C{None} (an
+        empty tuple for the repeatable ones) when not; other names are not attributes.
+        """
+        for definition in PROPERTY_TABLE:
+            absent = () if definition.multiple else None
+            self.assertEqual(getattr(NO_PROPERTIES, definition.name), absent, definition.name)
+        self.assertEqual(Properties(topic_alias=3).topic_alias, 3)
+        self.assertEqual(Properties(user_properties=[("k", "v")]).user_properties, (("k", "v"),))
+        self.assertRaises(AttributeError, getattr, NO_PROPERTIES, "no_such_property")
+
+    def test_encode_publish(self) -> None:
+        """
+        L{encode_publish} writes the bytes L{encode} writes for the same PUBLISH, at both
+        levels, and refuses what L{encode} refuses.
+        """
+        packets = [Publish("a/b", b"hi"), Publish("a/b", b"x" * 200, 1, True, True, 9),
+                   Publish("t", b"", 2, packet_id=1,
+                           properties=Properties(message_expiry_interval=5, topic_alias=2))]
+        for level in (MQTT_3_1_1, MQTT_5):
+            for packet in packets:
+                self.assertEqual(
+                    encode_publish(packet.topic, packet.payload, packet.qos, packet.retain,
+                                   packet.dup, packet.packet_id, packet.properties, level),
+                    encode(packet, level))
+        self.assertRaises(ValueError, encode_publish, "t", b"", 1, False, False, None,
+                          NO_PROPERTIES, MQTT_5)
+        self.assertRaises(ValueError, encode_publish, "t", b"", 0, False, False, None,
+                          NO_PROPERTIES, 3)
+
+    def test_with_packet_id(self) -> None:
+        """
+        L{with_packet_id} turns an encoded QoS 1 or 2 PUBLISH into the one with another packet
+        identifier, whatever the length of its Remaining Length field, at both levels.
+        """
+        for level in (MQTT_3_1_1, MQTT_5):
+            for payload in (b"", b"x" * 200, b"y" * 20000):
+                packet = Publish("a/b", payload, 1, packet_id=1,
+                                 properties=Properties(content_type="text/plain"))
+                self.assertEqual(with_packet_id(encode(packet, level), 65535),
+                                 encode(attr.evolve(packet, packet_id=65535), level))
+        self.assertRaises(ValueError, with_packet_id, encode(Publish("t", b"", 2, packet_id=3),
+                                                             MQTT_5), 0)
 
     def _carrier(self, context: str, properties: Properties) -> Packet:
         """

@@ -5,6 +5,7 @@ both directions, in-flight windows, redelivery, topic aliases and the limits of 
 
 from __future__ import annotations
 
+import attr
 from twisted.trial.unittest import TestCase
 
 from harper.mqtt.packets import (
@@ -219,6 +220,22 @@ class OutboundTests(TestCase):
         again = self.wire.client("sub", clean_start=False, properties=_EXPIRY)
         [message] = again.received()
         self.assertEqual((message.payload, message.properties.message_expiry_interval), (b"long", 40))
+
+    def test_shared_encoding_own_packet_ids(self) -> None:
+        """
+        Subscribers that get the same bytes of a QoS 1 message (encoded once) each get it with
+        the packet identifier of their own session.
+        """
+        first = self.wire.subscriber("first", "t")
+        self.publish("t", b"0")
+        [earlier] = first.received()
+        second = self.wire.subscriber("second", "t")
+        self.publish("t", b"1", properties=Properties(content_type="text/plain"))
+        [one], [two] = first.received(), second.received()
+        self.assertEqual((one.payload, one.packet_id), (b"1", earlier.packet_id + 1))
+        self.assertEqual((two.payload, two.packet_id, two.properties.content_type),
+                         (b"1", earlier.packet_id, "text/plain"))
+        self.assertEqual(attr.evolve(one, packet_id=two.packet_id), two)
 
     def test_mqtt_3_1_1_subscriber(self) -> None:
         """

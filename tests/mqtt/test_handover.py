@@ -75,7 +75,7 @@ class HandoverTests(TestCase):
         """
         Wait until C{wire}'s broker wrote everything of C{client_id}.
         """
-        await wire.broker._writes.written(client_id)
+        await wire.broker.table.writes.written(client_id)
 
     async def test_queued_once_and_resumed_elsewhere(self) -> None:
         """
@@ -112,11 +112,11 @@ class HandoverTests(TestCase):
         first, _ = await self.connect(self.a, "c")
         first.send(Subscribe(1, [("t", SubscriptionOptions(1))]))
         await self.until(first.received, "SUBACK")
-        await self.until(lambda: "c" in self.b.broker._holders, "worker B to learn the holder")
+        await self.until(lambda: "c" in self.b.broker.relay.holders, "worker B to learn the holder")
         second, packets = await self.connect(self.b, "c")
         self.assertTrue(next(p for p in packets if type(p) is ConnAck).session_present)
         [disconnect] = first.received()
         self.assertEqual(disconnect.reason_code, ReasonCode.SESSION_TAKEN_OVER)
         self.assertIn("t", self.b.broker.sessions["c"].subscriptions)
-        await self.until(lambda: "c" in self.a.broker._holders, "worker A to learn the holder")
+        await self.until(lambda: "c" in self.a.broker.relay.holders, "worker A to learn the holder")
         self.assertNotIn("c", self.a.broker.sessions)

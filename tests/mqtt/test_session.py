@@ -6,6 +6,7 @@ statements of MQTT 5 (or of MQTT 3.1.1 where they say so).
 
 from __future__ import annotations
 
+from twisted.internet.testing import StringTransport
 from twisted.trial.unittest import TestCase
 
 from harper.mqtt.codec import encode
@@ -310,3 +311,31 @@ class GarbageTests(TestCase):
             peer.lose()
         wire.client("sender").send(Publish("w", b"alive"))
         self.assertEqual(witness.received(), [Publish("w", b"alive")])
+
+
+class _NoDelayTransport(StringTransport):
+    """
+    A transport that records the TCP_NODELAY setting asked for.
+    """
+
+    no_delay = False
+
+    def setTcpNoDelay(self, enabled: bool) -> None:
+        self.no_delay = enabled
+
+
+class NoDelayTests(TestCase):
+    """
+    The protocol's socket options.
+    """
+
+    def test_no_delay(self) -> None:
+        """
+        A TCP connection is switched to TCP_NODELAY: a small packet written right after
+        another goes out at once instead of waiting for the client's (possibly delayed)
+        acknowledgement of the first.
+        """
+        wire = Wire()
+        transport = _NoDelayTransport()
+        wire.factory.buildProtocol(None).makeConnection(transport)
+        self.assertTrue(transport.no_delay)

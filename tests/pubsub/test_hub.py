@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from twisted.trial.unittest import TestCase
 
-from harper.pubsub.hub import Hub
+from harper.pubsub.hub import TOPICS_REMEMBERED, Hub
 
 
 class Recorder:
@@ -52,6 +52,43 @@ class HubTests(TestCase):
         self.assertFalse(hub.unsubscribe("a/+", one))
         self.assertFalse(hub.unsubscribe("$share/", one))
         self.assertEqual(hub.publish("a/b", "m"), 0)
+
+    def test_remembered_subscribers_follow_changes(self) -> None:
+        """
+        The subscribers the hub remembers for a topic it published to change with the
+        subscriptions: a new subscriber gets the next message, an old one no longer does.
+        """
+        hub, one, two = Hub(), Recorder(), Recorder()
+        hub.subscribe("a/+", one)
+        self.assertEqual(hub.publish("a/b", "m1"), 1)
+        hub.subscribe("a/b", two)
+        self.assertEqual(hub.publish("a/b", "m2"), 2)
+        hub.unsubscribe("a/+", one)
+        self.assertEqual(hub.publish("a/b", "m3"), 1)
+        self.assertEqual(one.got, [("m1", ("a/+",)), ("m2", ("a/+",))])
+        self.assertEqual(two.got, [("m2", ("a/b",)), ("m3", ("a/b",))])
+
+    def test_remembered_topics_bounded(self) -> None:
+        """
+        Publishing to more distinct topics than the hub remembers keeps every delivery right
+        and the memory bounded.
+        """
+        hub, one = Hub(), Recorder()
+        hub.subscribe("t/#", one)
+        for number in range(TOPICS_REMEMBERED + 10):
+            hub.publish(f"t/{number}", number)
+        self.assertEqual(hub.publish("t/0", "again"), 1)
+        self.assertEqual(len(one.got), TOPICS_REMEMBERED + 11)
+        self.assertLessEqual(len(hub._targets), TOPICS_REMEMBERED)
+
+    def test_invalid_topic(self) -> None:
+        """
+        An invalid topic name raises L{ValueError}, however often it is published to.
+        """
+        hub = Hub()
+        hub.subscribe("#", Recorder())
+        for _ in range(2):
+            self.assertRaises(ValueError, hub.publish, "a/+", "m")
 
     def test_shared_round_robin(self) -> None:
         """

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import socket
 import sys
 from twisted.application.service import IServiceMaker
 from twisted.internet.testing import MemoryReactorClock
@@ -188,13 +189,14 @@ class BuildServiceTests(TestCase):
         self.assertIsInstance(harper, HarperService)
         harper.startService()
         self.addCleanup(harper.stopService)
-        [(factory, interface)] = [
-            (factory, interface)
-            for port, factory, _, interface in self.reactor.tcpServers
+        [(factory, backlog, interface)] = [
+            (factory, backlog, interface)
+            for port, factory, backlog, interface in self.reactor.tcpServers
             if port == 12345
         ]
-        self.assertEqual(interface, "127.0.0.1")
-        self.assertIsInstance(factory, Site)
+        self.assertEqual((interface, backlog), ("127.0.0.1", socket.SOMAXCONN))
+        # The site, behind the http.maxConnections bound.
+        self.assertIsInstance(factory.wrappedFactory, Site)
         registry = harper.runtime.registry
         self.assertIs(registry.resolve("Dog/1")[0], harper.runtime.resources[("data", "Dog")])
         self.assertEqual(type(registry.resolve("BreedCensus/1")[0]).__name__, "BreedCensus")

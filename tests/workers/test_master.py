@@ -19,7 +19,7 @@ from harper.errors import StartupError
 from harper.service.runfile import read_run_file
 from harper.workers.bus import READY
 from harper.workers.master import (
-    MasterService, bind_listener, secure_ports, shared_store, unsupported, worker_count,
+    MasterService, bind_listener, bind_listeners, secure_ports, shared_store, unsupported, worker_count,
 )
 from harper.workers.process import WorkerProcess, harper_arguments, store_override
 
@@ -92,6 +92,36 @@ class ConfigurationTests(TestCase):
         with self.assertRaises(StartupError) as raised:
             bind_listener("mqtt.port", "127.0.0.1", port)
         self.assertIn(f"mqtt.port: cannot listen on port {port}", raised.exception.message)
+
+    def test_bind_listeners(self) -> None:
+        """
+        Each worker gets its own socket on the port, and new connections are spread over
+        them; a port another process listens on, shared or not, is refused.
+        """
+        first = bind_listener("http.port", "127.0.0.1", 0)
+        port = first.getsockname()[1]
+        first.close()
+        sockets = bind_listeners("http.port", "127.0.0.1", port, 2)
+        for listening in sockets:
+            self.addCleanup(listening.close)
+        self.assertEqual({s.getsockname()[1] for s in sockets}, {port})
+        clients = [socket.create_connection(("127.0.0.1", port)) for _ in range(40)]
+        for client in clients:
+            self.addCleanup(client.close)
+        accepted = []
+        for listening in sockets:
+            count = 0
+            while True:
+                try:
+                    listening.accept()[0].close()
+                except BlockingIOError:
+                    break
+                count += 1
+            accepted.append(count)
+        self.assertEqual(sum(accepted), 40)
+        self.assertNotIn(0, accepted)
+        with self.assertRaises(StartupError):
+            bind_listeners("mqtt.port", "127.0.0.1", port, 2)
 
     def test_arguments(self) -> None:
         """
