@@ -40,6 +40,9 @@ class HarperRoot(resource.Resource):
         self._rest = rest.resource()
         self._mounts = sorted(((tuple(p.split("/")) if p else (), r) for p, r in mounts), key=lambda m: -len(m[0]))
         self._depth = max((len(prefix) for prefix, _ in self._mounts), default=0) or 1
+        # What serves_rest found per leading segments; not kept with a mount at the root,
+        # whose answer depends on the files present.
+        self._served: Optional[dict[tuple[bytes, ...], bool]] = None if any(not p for p, _ in self._mounts) else {}
 
     def getChildWithDefault(self, name: bytes, request: server.Request) -> Any:
         if self._mounts:
@@ -55,8 +58,14 @@ class HarperRoot(resource.Resource):
         """
         if not self._mounts:
             return True
-        segments = path.split(b"/", self._depth + 1)[1 : self._depth + 1]
-        return self._mount_for(tuple(s.decode("utf-8", "replace") for s in segments)) is None
+        segments = tuple(path.split(b"/", self._depth + 1)[1 : self._depth + 1])
+        served = self._served
+        known = served.get(segments) if served is not None else None
+        if known is None:
+            known = self._mount_for(tuple(s.decode("utf-8", "replace") for s in segments)) is None
+            if served is not None and len(served) < 4096:
+                served[segments] = known
+        return known
 
     def _mount_for(self, segments: tuple[str, ...]) -> Optional[tuple[tuple[str, ...], Any]]:
         """
