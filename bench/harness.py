@@ -388,3 +388,40 @@ def first_request_problem(port: int, line: str) -> Optional[str]:
     if 200 <= status < 300:
         return None
     return f"{method} {path} answered {status}: {content[:200].decode('utf-8', 'replace')}"
+
+
+def service_in_process(root: str, settings: Sequence[str]) -> Any:
+    """
+    The daemon's whole service (C{twistd harper} with the kennel example), built in this
+    process with its data in C{root}; each of C{settings} (C{"key=value"}) is passed with
+    C{--set}. Not started.
+    """
+    from harper.service.tap import Options, makeService
+
+    options = Options()
+    options.parseOptions(["--config", CONFIG, "--root", root, *(a for s in settings for a in ("--set", s))])
+    return makeService(options)
+
+
+def run_in_process(service: Any, port: int, measure: Any) -> Any:
+    """
+    Start C{service} (serving HTTP on C{port}), load the data set over HTTP, then call
+    C{measure()} (which may return a Deferred) and run the reactor until it is done; return
+    its result, or the failure that stopped it.
+    """
+    from twisted.internet import reactor, threads
+    from twisted.internet.defer import maybeDeferred
+
+    outcome: list[Any] = []
+
+    def started() -> None:
+        if service.http_port is None:
+            reactor.callLater(0.1, started)
+            return
+        d = threads.deferToThread(load_dataset, port).addCallback(lambda _: maybeDeferred(measure))
+        d.addBoth(outcome.append).addBoth(lambda _: reactor.stop())
+
+    service.startService()
+    reactor.callWhenRunning(started)
+    reactor.run()
+    return outcome[0] if outcome else None

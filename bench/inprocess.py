@@ -26,12 +26,10 @@ from typing import Any
 sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 import cProfile  # noqa: E402
-from twisted.internet import reactor, threads  # noqa: E402
 from twisted.internet.address import IPv4Address  # noqa: E402
 from twisted.internet.testing import StringTransport  # noqa: E402
 
 from bench import harness  # noqa: E402
-from harper.service.tap import Options, makeService  # noqa: E402
 
 #: Rounds measured; the fastest is reported.
 ROUNDS = 3
@@ -92,36 +90,20 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     root = tempfile.mkdtemp(prefix="harper-inprocess-")
     port = harness.free_port()
-    options = Options()
     settings = [
         f"http.port={port}", "operationsApi.port=0", "mqtt.port=0",
         "authentication.authorizeLocal=true", *args.set,
     ]
-    options.parseOptions(
-        ["--config", harness.CONFIG, "--root", root, *(a for s in settings for a in ("--set", s))]
+    service = harness.service_in_process(root, settings)
+    result = harness.run_in_process(
+        service, port, lambda: cpu_per_request(service.http_port.factory, port, args.requests, args.profile)
     )
-    service = makeService(options)
-    outcome: list[Any] = []
-
-    def measure(_: Any) -> None:
-        outcome.append(cpu_per_request(service.http_port.factory, port, args.requests, args.profile))
-
-    def started() -> None:
-        if service.http_port is None:
-            reactor.callLater(0.1, started)
-            return
-        d = threads.deferToThread(harness.load_dataset, port).addCallback(measure)
-        d.addErrback(outcome.append).addBoth(lambda _: reactor.stop())
-
-    service.startService()
-    reactor.callWhenRunning(started)
-    reactor.run()
     shutil.rmtree(root, ignore_errors=True)
-    if not outcome or not isinstance(outcome[0], float):
-        print(f"measuring failed: {outcome[0] if outcome else 'no result'}", file=sys.stderr)
+    if not isinstance(result, float):
+        print(f"measuring failed: {result}", file=sys.stderr)
         code = 1
     else:
-        print(f"GET by id: {outcome[0]:.1f} us of CPU per request (best of {ROUNDS} x {args.requests})")
+        print(f"GET by id: {result:.1f} us of CPU per request (best of {ROUNDS} x {args.requests})")
         code = 0
     sys.stdout.flush()
     # The service's database threads are not daemon threads, and stopping it cleanly is not

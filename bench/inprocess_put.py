@@ -26,13 +26,11 @@ from typing import Any
 sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 import cProfile  # noqa: E402
-from twisted.internet import reactor, threads  # noqa: E402
 from twisted.internet.address import IPv4Address  # noqa: E402
 from twisted.internet.defer import Deferred  # noqa: E402
 from twisted.internet.testing import StringTransport  # noqa: E402
 
 from bench import harness  # noqa: E402
-from harper.service.tap import Options, makeService  # noqa: E402
 
 #: Rounds measured; the fastest is reported.
 ROUNDS = 3
@@ -164,39 +162,23 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     root = tempfile.mkdtemp(prefix="harper-inprocess-put-")
     port = harness.free_port()
-    options = Options()
     settings = [
         f"http.port={port}", "operationsApi.port=0", "mqtt.port=0",
         "authentication.authorizeLocal=true", *args.set,
     ]
-    options.parseOptions(
-        ["--config", harness.CONFIG, "--root", root, *(a for s in settings for a in ("--set", s))]
-    )
-    service = makeService(options)
-    outcome: list[Any] = []
+    service = harness.service_in_process(root, settings)
 
-    def started() -> None:
-        if service.http_port is None:
-            reactor.callLater(0.1, started)
-            return
-        loop: list[ClosedLoop] = []
+    def run() -> Deferred:
+        loop = ClosedLoop(service.http_port.factory, port, args.connections)
+        return Deferred.fromCoroutine(measure(loop, args.groups, args.profile))
 
-        def run(_: Any) -> Deferred:
-            loop.append(ClosedLoop(service.http_port.factory, port, args.connections))
-            return Deferred.fromCoroutine(measure(loop[0], args.groups, args.profile))
-
-        d = threads.deferToThread(harness.load_dataset, port).addCallback(run)
-        d.addCallbacks(outcome.append, outcome.append).addBoth(lambda _: reactor.stop())
-
-    service.startService()
-    reactor.callWhenRunning(started)
-    reactor.run()
+    result = harness.run_in_process(service, port, run)
     shutil.rmtree(root, ignore_errors=True)
-    if not outcome or not isinstance(outcome[0], dict):
-        print(f"measuring failed: {outcome[0] if outcome else 'no result'}", file=sys.stderr)
+    if not isinstance(result, dict):
+        print(f"measuring failed: {result}", file=sys.stderr)
         code = 1
     else:
-        figures = outcome[0]
+        figures = result
         print(
             f"PUT, {args.connections} in flight: {figures['process']:.1f} us of CPU per request "
             f"(reactor thread {figures['reactor']:.1f}, writer thread {figures['writer']:.1f}; "

@@ -32,7 +32,6 @@ from twisted.internet import reactor  # noqa: E402
 from bench import harness  # noqa: E402
 from harper.resources.context import RequestContext  # noqa: E402
 from harper.resources.target import RequestTarget  # noqa: E402
-from harper.service.tap import Options, makeService  # noqa: E402
 
 #: Rounds measured; the fastest is reported.
 ROUNDS = 3
@@ -154,10 +153,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--set", action="append", default=[], help="a harper setting key=value")
     args = parser.parse_args(argv)
     root = tempfile.mkdtemp(prefix="harper-writer-")
-    options = Options()
-    settings = ["http.port=0", "operationsApi.port=0", "mqtt.port=0", *args.set]
-    options.parseOptions(["--config", harness.CONFIG, "--root", root, *(a for s in settings for a in ("--set", s))])
-    service = makeService(options)
+    service = harness.service_in_process(root, ["http.port=0", "operationsApi.port=0", "mqtt.port=0", *args.set])
     runtime = service.runtime
     runtime.start()
     try:
