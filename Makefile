@@ -25,8 +25,10 @@ test: venv
 	HARPER_TEST_POSTGRES_DSN="$$dsn" $(VENV)/bin/python -m twisted.trial tests; \
 	status=$$?; sh .ci/postgres.sh stop "$$pgdir" || true; exit $$status
 
-# Benchmarks (needs Debian's wrk); see docs/benchmarks.md.
+# Benchmarks: wrk loads the HTTP server, mosquitto is the MQTT baseline (Debian packages,
+# installed as root when missing); see docs/benchmarks.md.
 bench: venv
+	@sh .ci/debian.sh wrk mosquitto
 	$(VENV)/bin/python bench/run.py
 
 clean:
