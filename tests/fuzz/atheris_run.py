@@ -12,6 +12,7 @@ C{FOLDER/crash-*} (or C{timeout-*}); keep it in L{tests.fuzz.test_regressions}.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 import atheris
@@ -58,6 +59,9 @@ def main(argv: list[str]) -> None:
         f"-timeout={args.timeout}", f"-artifact_prefix={folder}", f"-seed={args.seed}",
         "-max_len=4096", "-print_final_stats=1",
     ]
+    dictionary = os.path.join(os.path.dirname(os.path.abspath(__file__)), f"{args.target}.dict")
+    if os.path.exists(dictionary):
+        libfuzzer.append(f"-dict={dictionary}")
     atheris.Setup(libfuzzer, target)
     atheris.Fuzz()
 
