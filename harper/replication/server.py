@@ -124,6 +124,8 @@ class _ServeProtocol(WebSocketServerProtocol):
         return None, {NODE_HEADER: hub.node}
 
     def onMessage(self, payload: bytes, isBinary: bool) -> None:
+        if self.factory.stopping:
+            return  # the node is leaving, its database about to close
         try:
             message = decode(payload)
         except ProtocolError as error:
@@ -160,6 +162,10 @@ class _ServeProtocol(WebSocketServerProtocol):
         self.dropConnection(abort=False)
 
     def onOpen(self) -> None:
+        if self.factory.stopping:
+            # A handshake that ended after the node began to leave: disconnect_all missed it.
+            self.dropConnection(abort=True)
+            return
         self.closed: Deferred = Deferred()
         self.factory.connections.add(self)
 
@@ -179,6 +185,7 @@ class ReplicationServerFactory(WebSocketServerFactory):
     :param hub: the cluster serving subscriptions.
     :param reactor: the reactor.
     :ivar connections: the open connections.
+    :ivar stopping: set by L{disconnect_all}: later connections and messages are dropped.
     """
 
     protocol = _ServeProtocol
@@ -187,6 +194,7 @@ class ReplicationServerFactory(WebSocketServerFactory):
         super().__init__(reactor=reactor)
         self.hub = hub
         self.connections: set[_ServeProtocol] = set()
+        self.stopping = False
         self.setProtocolOptions(autoPingInterval=10, autoPingTimeout=10)
 
     def disconnect_all(self) -> Deferred:
@@ -194,6 +202,7 @@ class ReplicationServerFactory(WebSocketServerFactory):
         Drop every open connection (the node is leaving: peers reconnect to it when it is
         back); the Deferred fires once they are closed.
         """
+        self.stopping = True
         closing = [connection.closed for connection in self.connections]
         for connection in tuple(self.connections):
             connection.dropConnection(abort=True)

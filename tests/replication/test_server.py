@@ -73,13 +73,15 @@ class ListenerTests(TestCase):
     """
 
     @inlineCallbacks
-    def converse(self, *frames: bytes, headers=None) -> list:
+    def converse(self, *frames: bytes, headers=None, leaving=False) -> list:
         """
         Connect to a node's listener, send C{frames}, and return what came back before the
-        node closed the connection.
+        node closed the connection (with C{leaving}, the node has begun to stop first).
         """
         node = Node(self, "node-a")
         yield node.start()
+        if leaving:
+            node.cluster._factory.disconnect_all()
         factory = WebSocketClientFactory(node.url, headers=headers or {}, reactor=reactor)
         factory.protocol = _RawClient
         factory.frames, factory.received, factory.closed = frames, [], Deferred()
@@ -111,3 +113,15 @@ class ListenerTests(TestCase):
         """
         received = yield self.converse(encode(Subscribe("node-a", None, {})))
         self.assertEqual(received, [Refused("node-a cannot subscribe to itself")])
+
+    @inlineCallbacks
+    def test_leaving_node_serves_nothing(self) -> None:
+        """
+        Once the node has begun to stop (its database closes next), a connection that
+        completes its handshake is dropped and its subscription never read.
+        """
+        received = yield self.converse(encode(Subscribe("node-b", None, {})), leaving=True)
+        self.assertEqual(received, [])
+
+    # Served, the subscription would keep the connection open: fail in seconds, not minutes.
+    test_leaving_node_serves_nothing.timeout = 15  # type: ignore[attr-defined]
