@@ -221,17 +221,24 @@ def harper_server(
     listener off; C{prefix} goes before C{twistd} on the command line (a profiler), and each
     of C{settings} (C{"key=value"}) is passed with C{--set} after the defaults.
     """
-    argv = [
-        *prefix, TWISTD, "-n", "--pidfile=", "harper",
-        "--config", CONFIG, "--root", root,
-        "--set", f"http.port={port}",
-        "--set", "operationsApi.port=0",
-        "--set", "mqtt.port=0",
-        "--set", "authentication.authorizeLocal=true",
-    ]
-    for setting in settings:
-        argv += ["--set", setting]
+    argv = [*prefix, TWISTD, "-n", "--pidfile=", "harper", *_options(root, bench_settings(port, settings))]
     return Server("harper", argv, port, os.path.join(root, "daemon.log"))
+
+
+def bench_settings(http_port: int, extra: Sequence[str] = ()) -> list[str]:
+    """
+    The settings of every benchmarked harper: HTTP on C{http_port}, the other listeners off,
+    loopback callers super users; then C{extra} (C{"key=value"}).
+    """
+    return [f"http.port={http_port}", "operationsApi.port=0", "mqtt.port=0", "authentication.authorizeLocal=true", *extra]
+
+
+def _options(root: str, settings: Sequence[str]) -> list[str]:
+    """
+    The C{twistd harper} options for the kennel example with its data in C{root} and each
+    of C{settings} passed with C{--set}.
+    """
+    return ["--config", CONFIG, "--root", root, *(a for s in settings for a in ("--set", s))]
 
 
 def baseline_server(folder: str, port: int, body: bytes) -> Server:
@@ -393,13 +400,13 @@ def first_request_problem(port: int, line: str) -> Optional[str]:
 def service_in_process(root: str, settings: Sequence[str]) -> Any:
     """
     The daemon's whole service (C{twistd harper} with the kennel example), built in this
-    process with its data in C{root}; each of C{settings} (C{"key=value"}) is passed with
-    C{--set}. Not started.
+    process with its data in C{root}; each of C{settings} (C{"key=value"}, see
+    L{bench_settings}) is passed with C{--set}. Not started.
     """
     from harper.service.tap import Options, makeService
 
     options = Options()
-    options.parseOptions(["--config", CONFIG, "--root", root, *(a for s in settings for a in ("--set", s))])
+    options.parseOptions(_options(root, settings))
     return makeService(options)
 
 

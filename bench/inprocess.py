@@ -90,11 +90,7 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     root = tempfile.mkdtemp(prefix="harper-inprocess-")
     port = harness.free_port()
-    settings = [
-        f"http.port={port}", "operationsApi.port=0", "mqtt.port=0",
-        "authentication.authorizeLocal=true", *args.set,
-    ]
-    service = harness.service_in_process(root, settings)
+    service = harness.service_in_process(root, harness.bench_settings(port, args.set))
     result = harness.run_in_process(
         service, port, lambda: cpu_per_request(service.http_port.factory, port, args.requests, args.profile)
     )

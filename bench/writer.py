@@ -153,7 +153,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--set", action="append", default=[], help="a harper setting key=value")
     args = parser.parse_args(argv)
     root = tempfile.mkdtemp(prefix="harper-writer-")
-    service = harness.service_in_process(root, ["http.port=0", "operationsApi.port=0", "mqtt.port=0", *args.set])
+    service = harness.service_in_process(root, harness.bench_settings(0, args.set))
     runtime = service.runtime
     runtime.start()
     try:
