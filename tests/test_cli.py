@@ -8,7 +8,9 @@ import io
 import os
 import signal
 
+from twisted.internet import reactor
 from twisted.internet.defer import inlineCallbacks
+from twisted.internet.task import deferLater
 from twisted.internet.threads import deferToThread
 from twisted.trial.unittest import TestCase
 
@@ -57,6 +59,12 @@ class DaemonCommandTests(TestCase):
             self.root, http, "--config", KENNEL_CONFIG, "--set", f"operationsApi.port={operations}",
         ))
         yield wait_until_listening(self.daemon, operations)
+        # The daemon writes its run file just after it listens; under load the commands
+        # below could look for it in between.
+        for _ in range(200):
+            if read_run_file(self.root) is not None:
+                break
+            yield deferLater(reactor, 0.1, lambda: None)
         self.addCleanup(self.kill_recorded)
 
     def kill_recorded(self) -> None:
