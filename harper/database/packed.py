@@ -22,8 +22,9 @@ from typing import Any
 
 from persistent import Persistent
 
-#: The pickle protocol of packed states (the standard library's newest).
-PROTOCOL = pickle.HIGHEST_PROTOCOL
+#: The pickle protocol of packed states: a fixed one (5, Python 3.8 and later), so that a newer
+#: Python never stores states an older one cannot read.
+PROTOCOL = 5
 
 
 class PackedState(Persistent):

@@ -113,7 +113,9 @@ class ResponseFields:
         for name, values in self._fields.items():
             prefix = _PREFIXES.get(name)
             if prefix is None:
-                prefix = _PREFIXES[name] = field_name(name) + b": "
+                prefix = field_name(name) + b": "
+                if len(_PREFIXES) < 4096:  # names set by code, but custom resources may set any
+                    _PREFIXES[name] = prefix
             for value in values:
                 pieces += (prefix, value, b"\r\n")
         return pieces

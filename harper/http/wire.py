@@ -112,6 +112,8 @@ def parse_head(block: bytes) -> RequestHead:
 
 _STATUS_LINES: dict[tuple[bytes, int], bytes] = {}
 _NAMES: dict[bytes, bytes] = {}
+#: How many header names L{field_name} remembers.
+_REMEMBERED = 4096
 
 
 def status_line(version: bytes, status: int) -> bytes:
@@ -132,5 +134,7 @@ def field_name(name: bytes) -> bytes:
     """
     canonical = _NAMES.get(name)
     if canonical is None:
-        canonical = _NAMES[name] = b"-".join(part.capitalize() for part in name.split(b"-"))
+        canonical = b"-".join(part.capitalize() for part in name.split(b"-"))
+        if len(_NAMES) < _REMEMBERED:  # request field names come from clients: bounded
+            _NAMES[name] = canonical
     return canonical
